@@ -1,0 +1,1 @@
+"""graphdsl: a small language for ONNX graph surgery, checked numerically with ONNX Runtime."""
