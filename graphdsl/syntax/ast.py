@@ -1,0 +1,233 @@
+"""The typed AST of a .gds script: frozen dataclasses, each with the span it was written at.
+
+Names of tensors and nodes are `Name`s (a str with a span), so the passes built from these nodes can point
+errors at the exact word. Later statement kinds (rules, precision, build) add classes here; nothing that
+exists changes shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from graphdsl.diagnostics import SourceFile, Span
+from graphdsl.syntax.names import Name
+
+# --- expressions ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Literal:
+    """An int, float, string or size (sizes are ints in bytes); `text` is what was written."""
+
+    value: object
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Ident:
+    """A bare word used as a value: `on`, `float16`, `cosine`, a symbolic dim."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ListExpr:
+    items: tuple["Expr", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    operand: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    func: Name
+    args: tuple["Expr", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Index:
+    base: "Expr"
+    index: "Expr"
+    span: Span
+
+
+Expr = Union[Literal, Ident, ListExpr, Unary, Binary, Call, Index]
+
+# --- shared pieces ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """`key value` after a statement (`size_threshold 16MiB`)."""
+
+    key: Name
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """`name = expr` (node attributes, pass arguments)."""
+
+    key: Name
+    value: Expr
+    span: Span
+
+
+Dim = Union[int, Name, None]  # a fixed size, a symbolic name, or unknown (`?`)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: Name
+    shape: tuple[Dim, ...] | None
+    dtype: Name | None
+    span: Span
+
+
+# --- statements -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Import:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ModelStmt:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Save:
+    path: str
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class DomainDecl:
+    domain: str
+    version: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class Extract:
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class FoldConstants:
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Toposort:
+    span: Span
+
+
+@dataclass(frozen=True)
+class InlineFunctions:
+    span: Span
+
+
+@dataclass(frozen=True)
+class RemoveNodes:
+    names: tuple[Name, ...]
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Rename:
+    kind: str  # "tensor" | "node"
+    old: Name
+    new: Name
+    span: Span
+
+
+@dataclass(frozen=True)
+class TensorProp:
+    key: str  # "shape" | "dtype" | "dim"
+    value: object  # tuple of dims, a dtype Name, or (index, dim)
+    span: Span
+
+
+@dataclass(frozen=True)
+class SetTensor:
+    kind: str  # "input" | "output"
+    name: Name
+    props: tuple[TensorProp, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class SetNode:
+    node: Name
+    assignments: tuple[Assignment, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class SetBatch:
+    dim: Dim
+    span: Span
+
+
+@dataclass(frozen=True)
+class Convert:
+    target: str  # "opset" | "ir"
+    version: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class Verify:
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ApplyPass:
+    name: Name
+    arguments: tuple[Assignment, ...]
+    span: Span
+
+
+Statement = Union[Import, ModelStmt, Save, DomainDecl, Extract, FoldConstants, Cleanup, Toposort,
+                  InlineFunctions, RemoveNodes, Rename, SetTensor, SetNode, SetBatch, Convert, Verify, ApplyPass]
+
+
+@dataclass(frozen=True)
+class Script:
+    statements: tuple[Statement, ...]
+    source: SourceFile
