@@ -135,6 +135,13 @@ class ModelScope:
                                   f"got {value!r}", span=span_of(attr), hints=(attribute_list(schema),)))
 
 
+def scope_for(model: object) -> ModelScope:
+    """The scope of a model given as a LoadedModel (anything with `.graph`), a gs.Graph, or None."""
+    if model is None:
+        return ModelScope()
+    return ModelScope.from_graph(getattr(model, "graph", model))
+
+
 def _qualified(domain: str | None, op: str) -> str:
     return f"{domain}::{op}" if domain and domain != "ai.onnx" else op
 

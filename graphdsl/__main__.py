@@ -1,0 +1,7 @@
+"""`python -m graphdsl`."""
+
+import sys
+
+from graphdsl.cli import main
+
+sys.exit(main())

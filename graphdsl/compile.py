@@ -1,0 +1,306 @@
+"""Script -> Pipeline: imports resolved (cycles refused), statements turned into passes, settings collected.
+
+`compile` checks everything that can be checked without a model (syntax, imports, options, ops and
+attributes against the default opset); `Pipeline.check(model)` adds the model's names and opsets.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from graphdsl import dtypes
+from graphdsl.check import scope_for
+from graphdsl.diagnostics import Diagnostic, GraphdslError, ScriptError, Span, script_error, suggestion_label
+from graphdsl.params import bind
+from graphdsl.pipeline import Pass
+from graphdsl.syntax import ast
+from graphdsl.syntax.names import Name
+from graphdsl.syntax.parser import decode_source, parse
+from graphdsl.values import evaluate
+
+IMPORT_NOT_FOUND = "GDS201"
+IMPORT_CYCLE = "GDS202"
+NOT_IN_LIBRARY = "GDS203"
+DUPLICATE_MODEL = "GDS117"
+UNKNOWN_PASS = "GDS109"
+SCRIPT_NOT_FOUND = "GDS204"
+
+STD_PREFIX = "std/"
+
+
+@dataclass
+class Pipeline:
+    """A compiled script: the passes in order and the settings around them. Run it with `run`."""
+
+    passes: list[Pass]
+    source: str  # the script's path, or "<script>"
+    model_path: Path | None = None
+    verify: dict[str, Any] = field(default_factory=dict)  # VerifySettings keyword arguments
+    verify_span: Span | None = None
+
+    def check(self, model=None) -> None:
+        """Static checks against a model (a LoadedModel, gs.Graph or None); raises ScriptError."""
+        scope = scope_for(model)
+        for p in self.passes:
+            check = getattr(p, "check", None)
+            if check is not None:
+                check(scope)
+        if scope.diagnostics:
+            raise ScriptError(scope.diagnostics)
+
+    def run(self, model=None, **options) -> "Result":  # noqa: F821 - defined in graphdsl.run
+        """Run on a model (path, onnx.ModelProto or LoadedModel; default: the script's `model`).
+
+        Keyword options are those of `graphdsl.run.RunOptions` (output, verify_each, no_verify, force,
+        atol, rtol, console, quiet).
+        """
+        from graphdsl.run import run_pipeline
+
+        return run_pipeline(self, model, **options)
+
+
+def compile(script: str | Path) -> Pipeline:  # noqa: A001 - the public name users expect
+    """Compile a script given as text or as a path (a `Path`, or a one-line string ending in `.gds`)."""
+    if isinstance(script, Path) or ("\n" not in script and script.strip().endswith(".gds")):
+        path = Path(script)
+        statements = _Expander().expand_file(path, span=None)
+        return _Builder(path.parent).build(statements, str(path))
+    parsed = parse(script)
+    statements = _Expander().expand(parsed, Path.cwd(), ())
+    return _Builder(Path.cwd()).build(statements, "<script>")
+
+
+# --- imports -----------------------------------------------------------------------------------------
+
+
+class _Expander:
+    """Inlines imported files where they are imported; each file once, cycles refused."""
+
+    def __init__(self):
+        self.seen: set[Path] = set()
+
+    def expand_file(self, path: Path, span: Span | None, stack: tuple[Path, ...] = ()) -> list:
+        script = _read_script(path, span)
+        return self.expand(script, path.parent, stack + (path.resolve(),))
+
+    def expand(self, script: ast.Script, base: Path, stack: tuple[Path, ...]) -> list:
+        out: list = []
+        for stmt in script.statements:
+            if not isinstance(stmt, ast.Import):
+                out.append(stmt)
+                continue
+            target = _resolve_import(stmt, base)
+            if target.resolve() in stack:
+                chain = " -> ".join(p.name for p in stack[stack.index(target.resolve()):]) + f" -> {target.name}"
+                raise script_error(IMPORT_CYCLE, f"import cycle: {chain}", stmt.span,
+                                   label="this import closes the cycle",
+                                   hint="move what both files need into a third file that imports neither")
+            if target.resolve() in self.seen:
+                continue  # imported once already: rules and declarations are not repeated
+            self.seen.add(target.resolve())
+            out.extend(_library_only(self.expand_file(target, stmt.span, stack)))
+        return out
+
+
+def _read_script(path: Path, span: Span | None) -> ast.Script:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        code = IMPORT_NOT_FOUND if span else SCRIPT_NOT_FOUND
+        raise ScriptError(Diagnostic(code, f"cannot read script `{path}`: {e.strerror}", span=span,
+                                     location="" if span else str(path),
+                                     hints=("paths in `import` are relative to the importing file; "
+                                            "the standard library is `std/NAME.gds`",))) from None
+    return parse(decode_source(data, str(path)).text, str(path))
+
+
+def _resolve_import(stmt: ast.Import, base: Path) -> Path:
+    if stmt.path.startswith(STD_PREFIX):
+        target = std_library_dir() / stmt.path[len(STD_PREFIX):]
+        if not target.is_file():
+            names = [p.name for p in std_library_dir().glob("*.gds")]
+            raise script_error(IMPORT_NOT_FOUND, f"no standard library file `{stmt.path}`", stmt.span,
+                               label=suggestion_label(Path(stmt.path).name, names),
+                               hint="standard library: " + ", ".join(f"std/{n}" for n in sorted(names)))
+        return target
+    return base / stmt.path
+
+
+def std_library_dir() -> Path:
+    """passes/std as installed (graphdsl.passes), else in the source tree."""
+    try:
+        return Path(str(importlib.resources.files("graphdsl.passes").joinpath("std")))
+    except ModuleNotFoundError:  # pragma: no cover - running from an uninstalled tree
+        return Path(__file__).resolve().parents[1] / "passes" / "std"
+
+
+def _library_only(statements: list) -> list:
+    """An imported file is a library: it may not name the model or write files."""
+    for stmt in statements:
+        if isinstance(stmt, (ast.ModelStmt, ast.Save)):
+            word = "model" if isinstance(stmt, ast.ModelStmt) else "save"
+            raise script_error(NOT_IN_LIBRARY, f"`{word}` is not allowed in an imported file", stmt.span,
+                               hint="keep `model` and `save` in the script you run")
+    return statements
+
+
+# --- statements -> passes ------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, base_dir: Path):
+        self.base_dir = base_dir
+        self.pipeline = Pipeline(passes=[], source="")
+        self.problems: list[Diagnostic] = []
+
+    def build(self, statements: list, source: str) -> Pipeline:
+        self.pipeline.source = source
+        for stmt in statements:
+            try:
+                self._statement(stmt)
+            except ScriptError as e:
+                self.problems.extend(e.diagnostics)
+        if self.problems:
+            raise ScriptError(self.problems)
+        self.pipeline.check(None)  # ops and attributes against the default opset; names need a model
+        return self.pipeline
+
+    def _statement(self, stmt) -> None:
+        handler: Callable = getattr(self, "_" + type(stmt).__name__)
+        result = handler(stmt)
+        if result is not None:
+            self.pipeline.passes.append(replace(result, span=stmt.span))
+
+    def _ModelStmt(self, stmt: ast.ModelStmt):
+        if self.pipeline.model_path is not None:
+            raise script_error(DUPLICATE_MODEL, "the script names a model twice", stmt.span,
+                               hint="keep one `model` statement (the CLI's -i overrides it)")
+        self.pipeline.model_path = self.base_dir / stmt.path
+
+    def _Save(self, stmt: ast.Save):
+        from graphdsl.passes.save import Save
+
+        return Save(**bind(Save, stmt.options, "`save`", fixed={"path": self.base_dir / stmt.path}))
+
+    def _DomainDecl(self, stmt: ast.DomainDecl):
+        from graphdsl.passes.domain import DeclareDomain
+
+        return DeclareDomain(stmt.domain, stmt.version)
+
+    def _Extract(self, stmt: ast.Extract):
+        from graphdsl.passes.extract import Extract, TensorSpec
+
+        def spec(s: ast.TensorSpec) -> TensorSpec:
+            if s.dtype is not None:
+                dtypes.onnx_dtype(s.dtype)
+            return TensorSpec(s.name, list(s.shape) if s.shape is not None else None,
+                              str(s.dtype) if s.dtype is not None else None)
+
+        return Extract([spec(s) for s in stmt.inputs], [spec(s) for s in stmt.outputs])
+
+    def _FoldConstants(self, stmt: ast.FoldConstants):
+        from graphdsl.passes.fold_constants import FoldConstants
+
+        return FoldConstants(**bind(FoldConstants, stmt.options, "`fold constants`"))
+
+    def _Cleanup(self, stmt: ast.Cleanup):
+        from graphdsl.passes.cleanup import Cleanup
+
+        return Cleanup(**bind(Cleanup, stmt.options, "`cleanup`"))
+
+    def _Toposort(self, stmt: ast.Toposort):
+        from graphdsl.passes.toposort import Toposort
+
+        return Toposort()
+
+    def _InlineFunctions(self, stmt: ast.InlineFunctions):
+        from graphdsl.passes.inline_functions import InlineFunctions
+
+        return InlineFunctions()
+
+    def _RemoveNodes(self, stmt: ast.RemoveNodes):
+        from graphdsl.passes.remove_node import RemoveNodes
+
+        return RemoveNodes(**bind(RemoveNodes, stmt.options, "`remove node`", fixed={"names": list(stmt.names)}))
+
+    def _Rename(self, stmt: ast.Rename):
+        from graphdsl.passes.rename import RenameNode, RenameTensor
+
+        cls = RenameTensor if stmt.kind == "tensor" else RenameNode
+        return cls(stmt.old, stmt.new)
+
+    def _SetTensor(self, stmt: ast.SetTensor):
+        from graphdsl.passes.set_tensor import SetTensor
+
+        kwargs: dict[str, Any] = {"kind": stmt.kind, "name": stmt.name}
+        for prop in stmt.props:
+            if prop.key in kwargs or (prop.key == "dim" and "dims" in kwargs and prop.value[0] in kwargs["dims"]):
+                raise script_error("GDS116", f"`{prop.key}` is given twice", prop.span)
+            if prop.key == "shape":
+                kwargs["shape"] = list(prop.value)
+            elif prop.key == "dtype":
+                dtypes.onnx_dtype(prop.value)
+                kwargs["dtype"] = str(prop.value)
+            else:
+                index, dim = prop.value
+                kwargs.setdefault("dims", {})[index] = dim
+        return SetTensor(**kwargs)
+
+    def _SetNode(self, stmt: ast.SetNode):
+        from graphdsl.passes.set_attributes import SetAttributes
+
+        attrs: dict[str, object] = {}
+        for a in stmt.assignments:
+            if a.key in attrs:
+                raise script_error("GDS116", f"attribute `{a.key}` is set twice", a.key.span)
+            attrs[a.key] = _plain(evaluate(a.value))
+        return SetAttributes(stmt.node, attrs)
+
+    def _SetBatch(self, stmt: ast.SetBatch):
+        from graphdsl.passes.dynamic_batch import DynamicBatch
+
+        return DynamicBatch(stmt.dim)
+
+    def _Convert(self, stmt: ast.Convert):
+        from graphdsl.passes.convert_version import ConvertOpset, SetIRVersion
+
+        return ConvertOpset(stmt.version) if stmt.target == "opset" else SetIRVersion(stmt.version)
+
+    def _Verify(self, stmt: ast.Verify):
+        from graphdsl.verify import VerifySettings
+
+        self.pipeline.verify.update(bind(VerifySettings, stmt.options, "`verify`", base_dir=self.base_dir))
+        self.pipeline.verify_span = stmt.span
+
+    def _ApplyPass(self, stmt: ast.ApplyPass):
+        cls = pass_registry().get(str(stmt.name))
+        if cls is None:
+            names = sorted(pass_registry())
+            raise script_error(UNKNOWN_PASS, f"no pass named `{stmt.name}`", stmt.name.span,
+                               label=suggestion_label(stmt.name, names),
+                               hint="passes come from graphdsl and from installed packages (entry point "
+                                    "group `graphdsl.passes`): " + (", ".join(names) or "none installed"))
+        return cls(**bind(cls, stmt.arguments, f"pass `{stmt.name}`", base_dir=self.base_dir))
+
+
+def _plain(value: object) -> object:
+    """Names used as attribute values are plain strings (`auto_pad = SAME_UPPER`)."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Name) else value
+
+
+def pass_registry() -> dict[str, type[Pass]]:
+    """Passes callable by `apply NAME(...)`: graphdsl's own, then installed packages' entry points."""
+    from graphdsl.passes.apply_entry_point import builtin_passes, load_entry_point_passes
+
+    registry: dict[str, type[Pass]] = dict(builtin_passes())
+    for name, entry in load_entry_point_passes().items():
+        registry.setdefault(name, entry.cls)
+    return registry
+
+
+__all__ = ["Pipeline", "compile", "GraphdslError"]

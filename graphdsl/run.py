@@ -1,0 +1,228 @@
+"""Running a compiled pipeline on a model: passes in order, a diff around each, verification, outputs.
+
+Nothing is written until the result has passed `onnx.checker` and the ONNX Runtime comparison (unless
+`force`); every output is written atomically, and the input model is never modified.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import onnx
+
+from graphdsl.diagnostics import Diagnostic, ExitCode, ModelError, Severity, model_error
+from graphdsl.pipeline import PassContext, SaveRequest
+
+if TYPE_CHECKING:
+    import onnx_graphsurgeon as gs
+    from rich.console import Console
+
+    from graphdsl.compile import Pipeline
+    from graphdsl.onnxio import LoadedModel, ModelMeta
+    from graphdsl.report import Report
+    from graphdsl.verify import Verification
+
+NO_MODEL = "GDS305"
+RESULT_INVALID = "GDS306"
+VERIFY_FAILED = "GDS401"
+
+
+@dataclass
+class RunOptions:
+    """How to run: where to write, how much to verify. The CLI's flags map one to one onto these."""
+
+    output: Path | None = None
+    verify_each: bool = False
+    no_verify: bool = False
+    force: bool = False
+    atol: float | None = None
+    rtol: float | None = None
+    overwrite_input: bool = False
+    quiet: bool = True
+    console: "Console | None" = None
+
+
+@dataclass
+class Result:
+    """What a run produced: the graph, the report, the verification, and the files written."""
+
+    graph: "gs.Graph"
+    meta: "ModelMeta"
+    report: "Report"
+    verification: "Verification | None"
+    checker: list[Diagnostic]
+    written: list[Path] = field(default_factory=list)
+    ir_version: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.checker and (self.verification is None or self.verification.passed)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.OK if self.passed else ExitCode.VERIFY_FAILED
+
+    @property
+    def model(self) -> onnx.ModelProto:
+        """The result as an ONNX model (exported on each access)."""
+        from graphdsl.onnxio import export_model
+
+        return export_model(self.graph, self.meta, ir_version=self.ir_version)
+
+    def __rich_console__(self, console, options):
+        yield self.report
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return self.report._repr_mimebundle_(include, exclude)
+
+
+def load_input(model: Any, pipeline: "Pipeline") -> "LoadedModel":
+    """The model to run on: an argument (path, ModelProto, LoadedModel) or the script's `model`."""
+    from graphdsl.onnxio import LoadedModel, import_model, read_model
+
+    if model is None:
+        if pipeline.model_path is None:
+            raise model_error(NO_MODEL, "no model to run on", location=pipeline.source,
+                              hint='name one in the script (`model "m.onnx"`) or on the command line (-i)')
+        model = pipeline.model_path
+    if isinstance(model, (str, Path)):
+        return read_model(Path(model))
+    if isinstance(model, onnx.ModelProto):
+        return import_model(model)
+    if isinstance(model, LoadedModel):
+        return model
+    raise TypeError(f"expected a path, an onnx.ModelProto or a LoadedModel, got {type(model).__name__}")
+
+
+def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Result:
+    """Run every pass, verify the result against the input model, write outputs if it passed."""
+    from graphdsl.report import model_summary
+    from graphdsl.report.progress import progress
+
+    opts = RunOptions(**options)
+    loaded = load_input(model, pipeline)
+    # what the result is compared against: the input file, or a copy taken before any pass ran
+    reference = loaded.path or (model if isinstance(model, onnx.ModelProto) else _export(loaded.graph, loaded.meta, None))
+    pipeline.check(loaded)
+    before = model_summary(loaded.graph)
+    ctx = PassContext(meta=loaded.meta, model_path=loaded.path, script_dir=_script_dir(pipeline))
+    with progress(opts.console, opts.quiet) as report_progress:
+        ctx.progress = report_progress
+        graph, records = _run_passes(pipeline, loaded, ctx, opts, reference)
+        ir_version = _ir_version(pipeline, graph)
+        candidate = _export(graph, loaded.meta, ir_version)
+        checker, verification = _verify(candidate, reference, pipeline, opts, ctx)
+        result = Result(graph, loaded.meta, None, verification, checker, ir_version=ir_version)
+        if result.passed or opts.force:
+            result.written = _write_outputs(graph, loaded, ctx, opts, ir_version)
+    result.report = _report(pipeline, loaded, before, graph, records, result, ctx)
+    return result
+
+
+def _script_dir(pipeline: "Pipeline") -> Path:
+    return Path(pipeline.source).parent if pipeline.source != "<script>" else Path.cwd()
+
+
+def _run_passes(pipeline, loaded, ctx: PassContext, opts: RunOptions, reference):
+    from graphdsl.report import PassRecord, diff, snapshot
+
+    graph, records = loaded.graph, []
+    passes = pipeline.passes
+    for index, p in enumerate(passes):
+        ctx.span = p.span
+        before = snapshot(graph) if not p.read_only else None
+        start = time.perf_counter()
+        outcome = p.apply(graph, ctx)
+        seconds = time.perf_counter() - start
+        graph = outcome.graph if outcome.graph is not None else graph
+        if p.read_only and ctx.saves and ctx.saves[-1].span is p.span and _changes_after(passes, index):
+            ctx.saves[-1].snapshot = _export(graph, loaded.meta, _ir_version(pipeline, graph))
+        records.append(PassRecord(name=p.name, description=p.describe(), location=str(p.span or ""),
+                                  seconds=seconds, diff=diff(before, snapshot(graph)) if before else None,
+                                  counts=dict(outcome.counts), notes=list(outcome.notes)))
+        if opts.verify_each and not p.read_only:
+            _verify_step(graph, loaded, pipeline, opts, ctx, reference, p)
+    return graph, records
+
+
+def _changes_after(passes, index: int) -> bool:
+    return any(not p.read_only for p in passes[index + 1:])
+
+
+def _verify_step(graph, loaded, pipeline, opts, ctx, reference, p) -> None:
+    """--verify-each: stop at the first pass whose result is invalid or computes something else."""
+    candidate = _export(graph, loaded.meta, _ir_version(pipeline, graph))
+    checker, verification = _verify(candidate, reference, pipeline, opts, ctx)
+    failed = checker or (verification is not None and not verification.passed)
+    if failed:
+        detail = checker[0].message if checker else _worst(verification)
+        raise ModelError(Diagnostic(VERIFY_FAILED, f"verification failed after `{p.describe()}`: {detail}",
+                                    span=p.span, label="this pass changed what the model computes",
+                                    hints=("run without --verify-each to see the whole report",)))
+
+
+def _worst(verification) -> str:
+    bad = [o for o in verification.outputs if not o.passed]
+    return f"output `{bad[0].name}` differs by {bad[0].max_abs:.3g}" if bad else "outputs differ"
+
+
+def _ir_version(pipeline: "Pipeline", graph) -> int | None:
+    """An explicit `convert ir` wins; otherwise the newest IR the installed onnxruntime reads."""
+    if any(p.name == "convert_ir" for p in pipeline.passes):
+        return graph.ir_version
+    from graphdsl.onnxio import default_ir_version
+
+    limit = default_ir_version()
+    return min(graph.ir_version, limit) if graph.ir_version else limit
+
+
+def _export(graph, meta, ir_version) -> onnx.ModelProto:
+    from graphdsl.onnxio import export_model
+
+    return export_model(graph, meta, ir_version=ir_version)
+
+
+def _verify(candidate: onnx.ModelProto, reference, pipeline, opts: RunOptions, ctx: PassContext):
+    from graphdsl.verify import VerifySettings, check_model, verify
+
+    checker = [d for d in check_model(candidate) if d.severity == Severity.ERROR]
+    if opts.no_verify or checker:
+        return checker, None
+    settings = dict(pipeline.verify)
+    settings.update({k: v for k, v in (("atol", opts.atol), ("rtol", opts.rtol)) if v is not None})
+    return checker, verify(reference, candidate, VerifySettings(**settings), renames=ctx.renames,
+                           progress=ctx.progress)
+
+
+def _write_outputs(graph, loaded, ctx: PassContext, opts: RunOptions, ir_version) -> list[Path]:
+    from graphdsl.onnxio import import_model, write_model
+
+    requests = list(ctx.saves)
+    if opts.output is not None:
+        if requests:
+            requests[-1] = SaveRequest(opts.output, requests[-1].options, requests[-1].span)
+        else:
+            requests.append(SaveRequest(opts.output, {}, None))
+    written = []
+    for req in requests:
+        source_graph, meta = graph, loaded.meta
+        if req.snapshot is not None:
+            snap = import_model(req.snapshot)
+            source_graph, meta = snap.graph, snap.meta
+        options = dict(req.options)
+        options["ir_version"] = options.get("ir_version") or ir_version
+        write_model(source_graph, req.path, meta, input_path=loaded.path, overwrite_input=opts.overwrite_input,
+                    **options)
+        written.append(req.path)
+    return written
+
+
+def _report(pipeline, loaded, before, graph, records, result: Result, ctx: PassContext) -> "Report":
+    from graphdsl.report import Report, model_summary
+
+    return Report(script=pipeline.source, model=str(loaded.path or "<in-memory model>"), passes=records,
+                  before=before, after=model_summary(graph), verification=result.verification,
+                  outputs=[str(p) for p in result.written], diagnostics=list(result.checker) + ctx.diagnostics)
