@@ -40,6 +40,7 @@ class Pipeline:
     model_path: Path | None = None
     verify: dict[str, Any] = field(default_factory=dict)  # VerifySettings keyword arguments
     verify_span: Span | None = None
+    verify_shapes: dict[str, list] = field(default_factory=dict)  # input name -> shape for random data
 
     def check(self, model=None) -> None:
         """Static checks against a model (a LoadedModel, gs.Graph or None); raises ScriptError."""
@@ -272,7 +273,10 @@ class _Builder:
     def _Verify(self, stmt: ast.Verify):
         from graphdsl.verify import VerifySettings
 
-        self.pipeline.verify.update(bind(VerifySettings, stmt.options, "`verify`", base_dir=self.base_dir))
+        self.pipeline.verify.update(bind(VerifySettings, stmt.options, "`verify`", base_dir=self.base_dir,
+                                         fixed={"dims": {}}))
+        for spec in stmt.shapes:
+            self.pipeline.verify_shapes[spec.name] = list(spec.shape or ())
         self.pipeline.verify_span = stmt.span
 
     def _ApplyPass(self, stmt: ast.ApplyPass):

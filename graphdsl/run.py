@@ -43,6 +43,7 @@ class RunOptions:
     overwrite_input: bool = False
     quiet: bool = True
     console: "Console | None" = None
+    dims: dict[str, int] = field(default_factory=dict)  # symbolic dim -> size, from `verify shape`
 
 
 @dataclass
@@ -108,6 +109,7 @@ def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Res
     reference = loaded.path or (model if isinstance(model, onnx.ModelProto) else _export(loaded.graph, loaded.meta, None))
     pipeline.check(loaded)
     before = model_summary(loaded.graph)
+    opts.dims = _dims_from_shapes(pipeline.verify_shapes, loaded.graph)
     ctx = PassContext(meta=loaded.meta, model_path=loaded.path, script_dir=_script_dir(pipeline))
     with progress(opts.console, opts.quiet) as report_progress:
         ctx.progress = report_progress
@@ -120,6 +122,26 @@ def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Res
             result.written = _write_outputs(graph, loaded, ctx, opts, ir_version)
     result.report = _report(pipeline, loaded, before, graph, records, result, ctx)
     return result
+
+
+def _dims_from_shapes(shapes: dict[str, list], graph) -> dict[str, int]:
+    """`verify shape x [1, 3, 640, 640]` -> sizes for the symbolic dims of input x (`h` -> 640)."""
+    from graphdsl.lookup import missing_name
+
+    inputs = {t.name: t for t in graph.inputs}
+    dims: dict[str, int] = {}
+    for name, shape in shapes.items():
+        if name not in inputs:
+            raise ModelError(missing_name("input", name, inputs, "GDS104"))
+        declared = list(inputs[name].shape or [])
+        if len(declared) != len(shape):
+            raise model_error("GDS118", f"input `{name}` has rank {len(declared)}, `verify shape` gives "
+                              f"{len(shape)} dims", span=getattr(name, "span", None),
+                              hint=f"the model declares {declared}")
+        for symbolic, size in zip(declared, shape):
+            if isinstance(symbolic, str) and isinstance(size, int):
+                dims[symbolic] = size
+    return dims
 
 
 def _script_dir(pipeline: "Pipeline") -> Path:
@@ -193,6 +215,7 @@ def _verify(candidate: onnx.ModelProto, reference, pipeline, opts: RunOptions, c
         return checker, None
     settings = dict(pipeline.verify)
     settings.update({k: v for k, v in (("atol", opts.atol), ("rtol", opts.rtol)) if v is not None})
+    settings["dims"] = {**opts.dims, **settings.get("dims", {})}
     return checker, verify(reference, candidate, VerifySettings(**settings), renames=ctx.renames,
                            progress=ctx.progress)
 

@@ -213,6 +213,7 @@ class Convert:
 @dataclass(frozen=True)
 class Verify:
     options: tuple[Option, ...]
+    shapes: tuple[TensorSpec, ...]  # `shape x [1, 3, 640, 640]`: input shapes for the random data
     span: Span
 
 

@@ -134,7 +134,12 @@ class ToAst(Transformer):
         return ast.Convert("ir", int(c[0], 0), self._span(meta))
 
     def verify_stmt(self, meta, c):
-        return ast.Verify(c[0], self._span(meta))
+        options = tuple(x for x in c if isinstance(x, ast.Option))
+        shapes = tuple(x for x in c if isinstance(x, ast.TensorSpec))
+        return ast.Verify(options, shapes, self._span(meta))
+
+    def verify_shape(self, meta, c):
+        return ast.TensorSpec(c[0], c[1], None, self._span(meta))
 
     def apply_stmt(self, meta, c):
         args = c[1] if len(c) > 1 else ()
