@@ -132,12 +132,21 @@ def render_text(d: Diagnostic) -> str:
     return "\n".join(out)
 
 
+SNIPPET_WIDTH = 100
+
+
 def _render_snippet(span: Span, label: str) -> list[str]:
     line_text = span.source.line(span.line).replace("\t", " ")
     gutter = " " * len(str(span.line))
     end = span.end_column if span.end_line == span.line else len(line_text) + 1
-    width = max(1, end - span.column)
-    caret = " " * (span.column - 1) + "^" * width
+    start, width = span.column - 1, max(1, end - span.column)
+    if len(line_text) > SNIPPET_WIDTH:  # show a window around the span of a very long line
+        left = max(0, start - 20)
+        width = min(width, SNIPPET_WIDTH - 20)
+        shown = line_text[left:left + SNIPPET_WIDTH]
+        line_text = ("…" if left else "") + shown + ("…" if left + SNIPPET_WIDTH < len(line_text) else "")
+        start = start - left + (1 if left else 0)
+    caret = " " * start + "^" * width
     return [
         f"{gutter}--> {span}",
         f"{gutter} |",

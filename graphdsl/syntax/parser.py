@@ -25,6 +25,8 @@ INVALID_UTF8 = "GDS003"
 UNTERMINATED_STRING = "GDS004"
 UNKNOWN_STATEMENT = "GDS103"
 BAD_LITERAL = "GDS113"
+TOO_DEEP = "GDS119"
+MAX_NESTING = 64
 
 STATEMENT_KEYWORDS = ("import", "model", "save", "domain", "extract", "fold", "cleanup", "toposort", "inline",
                       "remove", "rename", "set", "convert", "verify", "apply")
@@ -38,16 +40,30 @@ _TERMINAL_WORDS = {
 }
 
 
+class _TooDeep(Exception):
+    def __init__(self, token: Token):
+        self.token = token
+
+
 class _BracketNewlines:
-    """Post-lexer: newlines inside () and [] do not end a statement, so lists can span lines."""
+    """Post-lexer: newlines inside () and [] do not end a statement, so lists can span lines.
+
+    It also bounds bracket nesting, so a hostile script cannot drive the tree transformer (which recurses)
+    into Python's recursion limit.
+    """
 
     always_accept = ("_NL",)
 
     def process(self, stream):
-        depth = 0
+        depth = signs = 0
         for tok in stream:
+            signs = signs + 1 if tok.type == "MINUS" else 0
+            if signs > MAX_NESTING:
+                raise _TooDeep(tok)
             if tok.type in ("LPAR", "LSQB"):
                 depth += 1
+                if depth > MAX_NESTING:
+                    raise _TooDeep(tok)
             elif tok.type in ("RPAR", "RSQB"):
                 depth = max(0, depth - 1)
             elif tok.type == "_NL" and depth:
@@ -93,6 +109,10 @@ def parse(text: str, path: str = "<script>") -> ast.Script:
         try:
             tree = _parser().parse(current)
             break
+        except _TooDeep as e:
+            raise ScriptError(_too_deep(source, e.token.line, e.token.column)) from None
+        except RecursionError:  # e.g. thousands of unary minus signs in a row
+            raise ScriptError(_too_deep(source, 1, 1)) from None
         except UnexpectedInput as e:
             diagnostics.append(_diagnostic(e, source))
             blanked = _blank_line(current, e.line)
@@ -103,10 +123,18 @@ def parse(text: str, path: str = "<script>") -> ast.Script:
         raise ScriptError(diagnostics)
     try:
         statements = ToAst(source).transform(tree)
+    except RecursionError:
+        raise ScriptError(_too_deep(source, 1, 1)) from None
     except VisitError as e:  # a literal the grammar admits but Python cannot read (e.g. a bad escape)
         raise ScriptError(Diagnostic(BAD_LITERAL, f"invalid literal: {e.orig_exc}",
                                      span=_meta_span(source, e.obj))) from None
     return ast.Script(statements, source)
+
+
+def _too_deep(source: SourceFile, line: int, column: int) -> Diagnostic:
+    return Diagnostic(TOO_DEEP, f"expression nested too deeply (more than {MAX_NESTING} levels)",
+                      span=Span(source, line, column, line, column + 1), label="too deep from here",
+                      hints=("split the expression, or compute the value outside the script",))
 
 
 def _blank_line(text: str, line: int) -> str:
