@@ -201,8 +201,9 @@ def _checker_hint(message: str) -> str:
 
 
 def _checker_diagnostic(message: str, label: str) -> Diagnostic:
-    return Diagnostic(CHECK_FAILED, f"the {'result' if label == 'result' else label} is not a valid ONNX "
-                      f"model: {_condense(message)}", location=_where(message, label),
+    subject = "the result" if label == "result" else label
+    return Diagnostic(CHECK_FAILED, f"{subject} is not a valid ONNX model: {_condense(message)}",
+                      location=_where(message, label),
                       hints=(_checker_hint(message),))
 
 
@@ -272,7 +273,7 @@ def save_external(model: onnx.ModelProto, path: Path, threshold: int = _EXTERNAL
     from onnx.external_data_helper import _get_all_tensors, set_external_data
 
     location = path.stem + ".data"
-    moved: list[tuple[onnx.TensorProto, int, int]] = []
+    moved: list[tuple[onnx.TensorProto, int, int, bool]] = []
     try:
         with open(path.parent / location, "wb") as out:
             for tensor in _get_all_tensors(model):
@@ -280,7 +281,7 @@ def save_external(model: onnx.ModelProto, path: Path, threshold: int = _EXTERNAL
                 if len(raw) >= threshold:
                     offset = out.tell()
                     out.write(raw)
-                    moved.append((tensor, offset, len(raw)))
+                    moved.append((tensor, offset, len(raw), tensor.HasField("data_location")))
                     set_external_data(tensor, location, offset, len(raw))
                     tensor.data_location = onnx.TensorProto.EXTERNAL
                     tensor.ClearField("raw_data")
@@ -289,13 +290,19 @@ def save_external(model: onnx.ModelProto, path: Path, threshold: int = _EXTERNAL
         _restore(moved, path.parent / location)
 
 
-def _restore(moved: list[tuple[onnx.TensorProto, int, int]], data_file: Path) -> None:
+def _restore(moved: list[tuple[onnx.TensorProto, int, int, bool]], data_file: Path) -> None:
+    if not moved:
+        return
     with open(data_file, "rb") as data:
-        for tensor, offset, length in moved:
+        for tensor, offset, length, had_location in moved:
             data.seek(offset)
             tensor.raw_data = data.read(length)
             del tensor.external_data[:]
-            tensor.data_location = onnx.TensorProto.DEFAULT
+            # clearing, not setting DEFAULT: an explicitly set field would serialize differently
+            if had_location:
+                tensor.data_location = onnx.TensorProto.DEFAULT
+            else:
+                tensor.ClearField("data_location")
 
 
 def _session(model: _Model, extra_outputs: list[str], optimize: bool = True):
