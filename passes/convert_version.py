@@ -12,6 +12,7 @@ import onnx_graphsurgeon as gs
 
 from graphdsl.diagnostics import Diagnostic, ModelError, ScriptError, Span, model_error
 from graphdsl.pipeline import Pass, PassContext, PassResult
+from graphdsl.passes.naming import name_unnamed_nodes
 from graphdsl.passes.set_attributes import graph_opsets
 from graphdsl.passes.toposort import node_label
 
@@ -58,6 +59,7 @@ class ConvertOpset(Pass):
             raise conversion_error(graph, self.version, str(e), self.span) from None
         converted.ir_version = max(model.ir_version, min_ir_version(converted))
         new = gs.import_onnx(converted)
+        name_unnamed_nodes(new, f"opset{self.version}")
         return PassResult(changed=True, graph=new, counts={"nodes": len(new.nodes)},
                           notes=[f"opset {graph.opset} -> {self.version}"])
 

@@ -9,6 +9,7 @@ import onnx.inliner
 import onnx_graphsurgeon as gs
 
 from graphdsl.diagnostics import Span, model_error
+from graphdsl.passes.naming import name_unnamed_nodes
 from graphdsl.pipeline import Pass, PassContext, PassResult
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class InlineFunctions(Pass):
                               hint="check the functions with `onnx.checker`; a function calling itself "
                                    "cannot be inlined") from None
         new = gs.import_onnx(inlined)
+        name_unnamed_nodes(new, "inlined")
         return PassResult(changed=True, graph=new,
                           counts={"calls_inlined": calls, "functions_removed": len(graph.functions)})
 

@@ -9,6 +9,7 @@ import onnx_graphsurgeon as gs
 
 from graphdsl.diagnostics import Span, model_error
 from graphdsl.lookup import find_node
+from graphdsl.passes.extract import inferred_types
 from graphdsl.passes.toposort import node_label
 from graphdsl.pipeline import Pass, PassContext, PassResult
 from graphdsl.syntax.names import span_of
@@ -59,11 +60,13 @@ class RemoveNodes(Pass):
     def _bypass(self, graph: gs.Graph, node: gs.Node, written: str, ctx: PassContext) -> None:
         source = self._source(node, written)
         output = self._output(graph, node, written)
+        producer = source.inputs[0] if source.inputs else None
+        takes_over = producer is not None and not any(t is source for t in graph.outputs)
+        source_type = type_of(graph, source) if takes_over else None
         node.inputs.clear()
         node.outputs.clear()
-        producer = source.inputs[0] if source.inputs else None
-        if producer is not None and not any(t is source for t in graph.outputs):
-            take_over(source, output, producer)
+        if takes_over:
+            take_over(source, output, producer, source_type)
         else:
             redirect(graph, output, source, ctx)
 
@@ -87,14 +90,22 @@ class RemoveNodes(Pass):
         return used[0] if used else node.outputs[0]
 
 
-def take_over(source: gs.Tensor, output: gs.Tensor, producer: gs.Node) -> None:
+def type_of(graph: gs.Graph, tensor: gs.Tensor) -> tuple:
+    """(dtype, shape) of a tensor: as recorded, else from shape inference, else (None, None)."""
+    if tensor.dtype is not None:
+        return tensor.dtype, tensor.shape
+    return inferred_types(graph).get(tensor.name, (None, None))
+
+
+def take_over(source: gs.Tensor, output: gs.Tensor, producer: gs.Node, source_type: tuple) -> None:
     """`s = P(..); o = N(s)` -> `o = P(..)`: the producer writes the output, readers of s read it too."""
     for consumer in list(source.outputs):
         swap(consumer.inputs, source, output)
     swap(producer.outputs, source, output)
-    # what the producer writes is the source's type, whatever the bypassed node made of it
-    output.dtype = source.dtype if source.dtype is not None else output.dtype
-    output.shape = source.shape if source.shape is not None else output.shape
+    # o now holds what P writes, whatever type the bypassed node (a Cast, say) had made of it
+    dtype, shape = source_type
+    if dtype is not None:
+        output.dtype, output.shape = dtype, shape
 
 
 def redirect(graph: gs.Graph, output: gs.Tensor, source: gs.Tensor, ctx: PassContext) -> None:

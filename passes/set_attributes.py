@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
@@ -65,6 +66,8 @@ _MISSING = object()
 
 
 def _differs(old: object, new: object) -> bool:
+    if isinstance(old, float) and isinstance(new, float):
+        return np.float32(old) != np.float32(new)  # ONNX stores FLOAT attributes in single precision
     try:
         return bool(old != new)
     except ValueError:  # numpy arrays (tensor attributes) compare element-wise
