@@ -124,11 +124,13 @@ def cmd_run(args) -> int:
 
 def cmd_check(args) -> int:
     import graphdsl
-    from graphdsl.onnxio import read_model
 
     pipeline = graphdsl.compile(args.script)
     model_path = args.input or pipeline.model_path
-    pipeline.check(read_model(model_path) if model_path else None)
+    if model_path:
+        from graphdsl.onnxio import read_model
+
+        pipeline.check(read_model(model_path))
     if args.json:
         print(json.dumps({"diagnostics": []}))
     else:

@@ -67,7 +67,7 @@ def coerce(value: object, annotation: Any, span: Span, key: str, base_dir: Path 
         if converted is not _NO:
             return converted
     raise ScriptError(Diagnostic(BAD_OPTION_VALUE, f"option `{key}` takes {_describe(options)}, got {value!r}",
-                                 span=span))
+                                 span=span, label=f"expected {_describe(options)}"))
 
 
 _NO = object()
