@@ -50,19 +50,24 @@ class RemoveNodes(Pass):
             scope.remove_node(name)
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
-        nodes = [find_node(graph, name) for name in dict.fromkeys(self.names)]  # all found before any change
-        for name, node in zip(dict.fromkeys(self.names), nodes):
-            self._bypass(graph, node, name, ctx)
+        names = list(dict.fromkeys(self.names))
+        nodes = [find_node(graph, name) for name in names]
+        for name, node in zip(names, nodes):  # every problem is found before anything changes
+            self._source(node, name)
+            self._output(graph, node, name)
+        types = TypeLookup(graph)
+        for name, node in zip(names, nodes):
+            self._bypass(graph, node, name, types, ctx)
         removed = {id(n) for n in nodes}
         graph.nodes = [n for n in graph.nodes if id(n) not in removed]
         return PassResult(changed=bool(nodes), counts={"removed": len(nodes)})
 
-    def _bypass(self, graph: gs.Graph, node: gs.Node, written: str, ctx: PassContext) -> None:
+    def _bypass(self, graph: gs.Graph, node: gs.Node, written: str, types: "TypeLookup", ctx: PassContext) -> None:
         source = self._source(node, written)
         output = self._output(graph, node, written)
         producer = source.inputs[0] if source.inputs else None
         takes_over = producer is not None and not any(t is source for t in graph.outputs)
-        source_type = type_of(graph, source) if takes_over else None
+        source_type = types.of(source) if takes_over else None
         node.inputs.clear()
         node.outputs.clear()
         if takes_over:
@@ -90,11 +95,22 @@ class RemoveNodes(Pass):
         return used[0] if used else node.outputs[0]
 
 
-def type_of(graph: gs.Graph, tensor: gs.Tensor) -> tuple:
-    """(dtype, shape) of a tensor: as recorded, else from shape inference, else (None, None)."""
-    if tensor.dtype is not None:
-        return tensor.dtype, tensor.shape
-    return inferred_types(graph).get(tensor.name, (None, None))
+class TypeLookup:
+    """(dtype, shape) of tensors: as recorded, else from one shape inference of the graph, run when needed.
+
+    Bypassing nodes does not change what the remaining producers write, so one inference serves them all.
+    """
+
+    def __init__(self, graph: gs.Graph):
+        self.graph = graph
+        self.inferred: dict[str, tuple] | None = None
+
+    def of(self, tensor: gs.Tensor) -> tuple:
+        if tensor.dtype is not None:
+            return tensor.dtype, tensor.shape
+        if self.inferred is None:
+            self.inferred = inferred_types(self.graph)
+        return self.inferred.get(tensor.name, (None, None))
 
 
 def take_over(source: gs.Tensor, output: gs.Tensor, producer: gs.Node, source_type: tuple) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import onnx
 
 from graphdsl import dtypes
-from graphdsl.diagnostics import Diagnostic, ModelError, Span, did_you_mean, model_error, script_error
+from graphdsl.diagnostics import Diagnostic, ModelError, ScriptError, Span, did_you_mean, model_error, script_error
 from graphdsl.pipeline import Pass, PassContext, PassResult
 from graphdsl.syntax.names import span_of
 
@@ -62,7 +62,10 @@ class SetTensor(Pass):
         return f"{type(self).name}(kind={self.kind!r}, name={self.name!r})"
 
     def check(self, scope: "ModelScope") -> None:
-        _require_kind(self.kind, self.span)
+        try:
+            _require_kind(self.kind, self.span)
+        except ScriptError as e:  # reported with the other findings, so that checking goes on
+            scope.diagnostics.extend(e.diagnostics)
         scope.require_tensor(self.name)
 
     def apply(self, graph: "gs.Graph", ctx: PassContext) -> PassResult:

@@ -87,3 +87,26 @@ def test_untyped_tensor_without_spec_is_an_error():
 def test_static_check_reports_names_then_turns_uncertain():
     scope = static_check(Extract(["x1", "nope"], ["add_out"]), isolate_model())
     assert [d.code for d in scope.diagnostics] == ["GDS104"] and scope.uncertain
+
+
+def if_model():
+    """y = If(cond) { then: Add(t, outer) } else { Neg(t) }, with t = Relu(x): the branches read outer tensors."""
+    from onnx import TensorProto, helper
+
+    then_branch = helper.make_graph([helper.make_node("Add", ["t", "outer"], ["r1"])], "then", [],
+                                    [value("r1", [2])])
+    else_branch = helper.make_graph([helper.make_node("Neg", ["t"], ["r2"])], "else", [], [value("r2", [2])])
+    return make_model([node("Relu", ["x"], ["t"]), node("Abs", ["z"], ["outer"]),
+                       node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch)],
+                      [value("x", [2]), value("z", [2]), value("cond", [], TensorProto.BOOL)], [value("y", [2])])
+
+
+def test_tensors_read_inside_subgraphs_count():
+    with pytest.raises(ModelError) as e:
+        apply(Extract(["t", "cond"], ["y"]), if_model())
+    assert "`z`" in e.value.diagnostics[0].message  # read by the then-branch through `outer`
+    graph, _, _ = apply(Extract(["t", "outer", "cond"], ["y"]), if_model())
+    assert op_types(graph) == ["If"]
+    t = np.array([1, -2], np.float32)
+    feeds = {"t": t, "outer": np.ones(2, np.float32), "cond": np.array(True)}
+    np.testing.assert_allclose(run_ort(export(graph), feeds)["y"], t + 1)

@@ -94,3 +94,22 @@ def test_static_check_requires_and_forgets_the_node():
     model = chain_model()
     scope = static_check(RemoveNodes(["debug", "nope"]), model)
     assert [d.code for d in scope.diagnostics] == ["GDS105"] and "debug" not in scope.nodes
+
+
+def test_removes_a_chain_and_refuses_before_changing_anything():
+    model = make_model([node("Relu", ["x"], ["a"]), node("Identity", ["a"], ["b"], name="id1"),
+                        node("Identity", ["b"], ["c"], name="id2"), node("Neg", ["c"], ["y"])],
+                       [value("x", [2])], [value("y", [2])])
+    graph, result, _ = apply(RemoveNodes(["id1", "id2"]), model)
+    assert op_types(graph) == ["Relu", "Neg"] and result.counts == {"removed": 2}
+    assert graph.nodes[0].outputs[0].name == "c"
+    assert_numerically_equal(model, export(graph))
+    import onnx_graphsurgeon as gs
+
+    model = make_model([node("Add", ["x", "z"], ["a"], name="add"), node("Identity", ["a"], ["b"], name="id"),
+                        node("Neg", ["b"], ["y"])], [value("x", [2]), value("z", [2])], [value("y", [2])])
+    graph = gs.import_onnx(model)
+    with pytest.raises(ModelError) as e:
+        apply(RemoveNodes(["add", "id"], input_index=1), graph)  # `add` has an input 1, `id` has not
+    assert "`id`" in e.value.diagnostics[0].message
+    assert op_types(graph) == ["Add", "Identity", "Neg"] and graph.nodes[0].inputs[1].name == "z"

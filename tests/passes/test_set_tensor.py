@@ -64,3 +64,10 @@ def test_bad_kind_and_bad_dtype():
     with pytest.raises(ScriptError) as e:
         apply(SetTensor("input", "images", dtype="flaot16"), model())
     assert codes(e.value) == ["GDS110"]
+
+
+def test_static_check_reports_kind_and_name_together():
+    from helpers import static_check
+
+    scope = static_check(SetTensor("inout", "imags"), model())
+    assert [d.code for d in scope.diagnostics] == ["GDS115", "GDS104"]
