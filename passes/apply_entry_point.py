@@ -113,8 +113,9 @@ def _load(entry: importlib.metadata.EntryPoint, problems: list[Diagnostic]) -> E
 
 def _failed(entry, package: str, version: str, why: str) -> Diagnostic:
     return Diagnostic(PLUGIN_FAILED, f"pass `{entry.name}` of package `{package}` {version}: {why}",
-                      severity=Severity.WARNING, location=f"entry point {GROUP}: {entry.name} = {entry.value}",
-                      hints=(f"scripts cannot `apply {entry.name}` until `{package}` is fixed or reinstalled",))
+                      severity=Severity.WARNING,
+                      location=f"entry point {GROUP}: {entry.name} = {entry.value}",
+                      hints=(f"scripts cannot `apply {entry.name}` until `{package}` is fixed",))
 
 
 def _shadowed(loaded: EntryPointPass, first: EntryPointPass | None) -> Diagnostic:

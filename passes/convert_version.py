@@ -126,7 +126,8 @@ def _too_new(version: int, span: Span | None) -> Diagnostic:
 
 def _too_old(version: int, needed: int, why: str, span: Span | None) -> Diagnostic:
     return Diagnostic(BAD_IR, f"IR version {version} is too old for the model: {why} need IR {needed}",
-                      span=span, hints=(f"use `convert ir {needed}` or newer, or convert the opset down first",))
+                      span=span,
+                      hints=(f"use `convert ir {needed}` or newer, or convert the opset down first",))
 
 
 def conversion_error(graph: gs.Graph, version: int, message: str, span: Span | None) -> ModelError:

@@ -24,7 +24,7 @@ AMBIGUOUS = "GDS323"
 class DynamicBatch(Pass):
     """Set dim 0 of every graph input (and of the outputs that share it) and fix Reshape targets.
 
-    `x: float32[1, 3, 28, 28]; Reshape(conv, [1, 21632])` -> `x: float32[N, 3, 28, 28]; Reshape(conv, [-1, 21632])`
+    `x: float32[1, 3, 28, 28]; Reshape(c, [1, 21632])` -> `x: float32[N, 3, 28, 28]; Reshape(c, [-1, 21632])`
 
     Like graphsurgeon's example, a Reshape whose constant target starts with the old static batch gets
     -1 there, so it follows the batch. The example rewrites every Reshape; this pass only rewrites those

@@ -1,4 +1,4 @@
-"""`extract inputs x1 outputs add_out`: cut out the subgraph between some tensors (graphsurgeon example 03)."""
+"""`extract inputs x1 outputs add_out`: cut out the subgraph between tensors (graphsurgeon example 03)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,8 @@ class Extract(Pass):
             missing = first_dangling(out, stops)
             if missing is not None:
                 raise model_error(DANGLING, f"output `{out.name}` needs tensor `{missing.name}`, which is "
-                                  "neither an extracted input nor a constant", span=span_of(spec.name, self.span),
+                                  "neither an extracted input nor a constant",
+                                  span=span_of(spec.name, self.span),
                                   hint=f"add `{missing.name}` to the inputs, or extract an earlier output")
 
     def _types(self, graph: gs.Graph, tensors: list[gs.Tensor], specs: list[TensorSpec]) -> dict[str, tuple]:

@@ -66,7 +66,8 @@ class FoldConstants(Pass):
         except Exception as e:  # noqa: BLE001 - folding exports the graph and runs it in ORT: any failure
             # there is the model's (an op ORT cannot run, an invalid graph), reported as such
             raise model_error(FOLD_FAILED, f"constant folding failed: {_first_line(e)}", span=self.span,
-                              hint="`fold constants partitioning on` folds around the part that fails") from None
+                              hint="`fold constants partitioning on` folds around the part that fails",
+                              ) from None
         for message in messages:
             ctx.warn(FOLD_WARNING, f"constant folding: {_first_line(message)}",
                      hint="" if self.partitioning else "`partitioning on` folds around parts that fail")

@@ -1,4 +1,4 @@
-"""`remove node debug_identity`: bypass nodes, so their consumers read their input (graphsurgeon example 06)."""
+"""`remove node debug_identity`: bypass nodes; their consumers read their input (graphsurgeon example 06)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ class RemoveNodes(Pass):
         graph.nodes = [n for n in graph.nodes if id(n) not in removed]
         return PassResult(changed=bool(nodes), counts={"removed": len(nodes)})
 
-    def _bypass(self, graph: gs.Graph, node: gs.Node, written: str, types: "TypeLookup", ctx: PassContext) -> None:
+    def _bypass(self, graph: gs.Graph, node: gs.Node, written: str, types: "TypeLookup",
+                ctx: PassContext) -> None:
         source = self._source(node, written)
         output = self._output(graph, node, written)
         producer = source.inputs[0] if source.inputs else None
@@ -78,7 +79,8 @@ class RemoveNodes(Pass):
     def _source(self, node: gs.Node, written: str) -> gs.Tensor:
         if not 0 <= self.input_index < len(node.inputs) or node.inputs[self.input_index].is_empty():
             raise model_error(BAD_INPUT_INDEX, f"node `{node_label(node)}` ({node.op}) has no input "
-                              f"{self.input_index} to take its output's place", span=span_of(written, self.span),
+                              f"{self.input_index} to take its output's place",
+                              span=span_of(written, self.span),
                               hint=f"it has {len(node.inputs)} inputs; choose one with `input_index`")
         return node.inputs[self.input_index]
 

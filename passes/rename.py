@@ -94,7 +94,7 @@ def clash(kind: str, name: str, span: Span | None) -> Diagnostic:
     where = span_of(name, span)
     return Diagnostic(NAME_CLASH, f"the model already has a {kind} named `{name}`", span=where,
                       label=f"another {kind} has this name", location="" if where else f"{kind} '{name}'",
-                      hints=(f"{kind} names must be unique; rename the other {kind} first, or pick another name",))
+                      hints=(f"{kind} names must be unique; rename the other {kind} first, or pick another",))
 
 
 def _subgraph_tensor_names(graph: gs.Graph) -> set[str]:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import onnx
 
 from graphdsl import dtypes
-from graphdsl.diagnostics import Diagnostic, ModelError, ScriptError, Span, did_you_mean, model_error, script_error
+from graphdsl.diagnostics import (Diagnostic, ModelError, ScriptError, Span, did_you_mean, model_error,
+                                  script_error)
 from graphdsl.pipeline import Pass, PassContext, PassResult
 from graphdsl.syntax.names import span_of
 

@@ -63,7 +63,8 @@ def cycle_error(graph: gs.Graph, gs_message: str, span: Span | None) -> ModelErr
         return model_error(CYCLE, f"the graph cannot be sorted: {gs_message}", span=span,
                            hint="tensor names must be unique; check nodes that write the same name")
     names = " -> ".join(node_label(n) for n in cycle + cycle[:1])
-    return model_error(CYCLE, f"the graph has a cycle: {names}", span=span, location=f"node '{node_label(cycle[0])}'",
+    return model_error(CYCLE, f"the graph has a cycle: {names}", span=span,
+                       location=f"node '{node_label(cycle[0])}'",
                        hint="a node reads, directly or through others, a tensor it writes itself; "
                             "rewire one of these nodes")
 

@@ -26,7 +26,8 @@ def make_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, SHAPE)],
         initializer=[numpy_helper.from_array(ones, name) for name in ("a", "b", "d")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="graphdsl-examples")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)],
+                              producer_name="graphdsl-examples")
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -1,4 +1,4 @@
-"""Writes model.onnx here: x -> Identity -> FakeNodeToRemove -> Identity -> y (onnx-graphsurgeon's example 06).
+"""Writes model.onnx here: x -> Identity -> FakeNodeToRemove -> Identity -> y (graphsurgeon example 06).
 
 `FakeNodeToRemove` is no real op: neither onnx.checker nor ONNX Runtime accepts the model until the
 node is removed, which is the point of the example. Shapes are inferred as far as ONNX can (up to the
@@ -22,7 +22,8 @@ def make_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 224, 224])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="graphdsl-examples")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)],
+                              producer_name="graphdsl-examples")
     model.ir_version = 8
     return onnx.shape_inference.infer_shapes(model)
 

@@ -30,7 +30,8 @@ def make_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("matmul_out", TensorProto.FLOAT, None)],
         initializer=initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="graphdsl-examples")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)],
+                              producer_name="graphdsl-examples")
     model.ir_version = 8
     model = onnx.shape_inference.infer_shapes(model)
     onnx.checker.check_model(model, full_check=True)
