@@ -59,6 +59,7 @@ class ConvertOpset(Pass):
             raise conversion_error(graph, self.version, str(e), self.span) from None
         converted.ir_version = max(model.ir_version, min_ir_version(converted))
         new = gs.import_onnx(converted)
+        keep_io_types(graph, new)
         name_unnamed_nodes(new, f"opset{self.version}")
         return PassResult(changed=True, graph=new, counts={"nodes": len(new.nodes)},
                           notes=[f"opset {graph.opset} -> {self.version}"])
@@ -96,6 +97,18 @@ class SetIRVersion(Pass):
         changed = graph.ir_version != self.version
         graph.ir_version = self.version
         return PassResult(changed=changed, notes=[f"IR version {self.version}"])
+
+
+def keep_io_types(old: gs.Graph, new: gs.Graph) -> None:
+    """Give the converted graph's inputs and outputs the types they were declared with.
+
+    The converter runs shape inference and writes what it infers over the declared I/O shapes (a
+    `set output y dim 0 = N` would become 1 again): converting the opset must not change the interface.
+    """
+    declared = {t.name: t for t in old.inputs + old.outputs}
+    for tensor in new.inputs + new.outputs:
+        if tensor.name in declared:
+            tensor.dtype, tensor.shape = declared[tensor.name].dtype, declared[tensor.name].shape
 
 
 def _opset_problem(version: int, span: Span | None) -> Diagnostic | None:

@@ -51,7 +51,8 @@ class DynamicBatch(Pass):
         if len(static) > 1:
             ctx.warn(AMBIGUOUS, f"graph inputs have different static batch sizes {sorted(static)}",
                      hint="Reshapes starting with any of them are rewritten; check the result")
-        reshapes = sum(fix_reshape(n, static, graph, ctx) for n in graph.nodes if n.op == "Reshape")
+        reshapes = sum(fix_reshape(n, static or {1}, graph, ctx, warn_only=not static)
+                       for n in graph.nodes if n.op == "Reshape")
         batch = plain_dim(self.dim)
         inputs = _set_dim0([t for t in graph.inputs if t.shape], batch)
         outputs = _set_dim0([t for t in graph.outputs if t.shape and t.shape[0] in old], batch)
@@ -69,8 +70,13 @@ def _set_dim0(tensors: list[gs.Variable], batch: object) -> int:
     return changed
 
 
-def fix_reshape(node: gs.Node, batches: set[int], graph: gs.Graph, ctx: PassContext) -> bool:
-    """Replace the old batch at the start of a Reshape's constant target by -1 (or 0); True if done."""
+def fix_reshape(node: gs.Node, batches: set[int], graph: gs.Graph, ctx: PassContext,
+                warn_only: bool = False) -> bool:
+    """Replace the old batch at the start of a Reshape's constant target by -1 (or 0); True if done.
+
+    With `warn_only` (the inputs had no static batch, so 1, the usual export batch, is only a guess)
+    a target that would be rewritten is reported instead.
+    """
     target = node.inputs[1] if len(node.inputs) > 1 else None
     if not isinstance(target, gs.Constant):
         _warn_if_foldable(node, target, ctx)
@@ -86,6 +92,11 @@ def fix_reshape(node: gs.Node, batches: set[int], graph: gs.Graph, ctx: PassCont
         return False
     if -1 in values[1:] and node.attrs.get("allowzero", 0):
         _warn(ctx, node, "its target has a -1 already and allowzero=1, so dim 0 cannot follow the batch")
+        return False
+    if warn_only:
+        _warn(ctx, node, f"its target starts with {int(values[0])} but the graph inputs have no static "
+                         "batch to compare with; left unchanged", hint="run `set batch` before setting "
+                         "input shapes, or set this Reshape's target with a rule")
         return False
     if lead is None:
         _warn(ctx, node, "the shape of its data is unknown; assumed its dim 0 is the batch")

@@ -35,7 +35,7 @@ class Toposort(Pass):
         order = [id(n) for n in graph.nodes]
         sort_graph(graph, self.span)
         moved = sum(1 for a, b in zip(order, (id(n) for n in graph.nodes)) if a != b)
-        return PassResult(changed=moved > 0, counts={"nodes_moved": moved})
+        return PassResult(changed=moved > 0, counts={"nodes_moved": moved} if moved else {})
 
 
 def sort_graph(graph: gs.Graph, span: Span | None = None) -> None:

@@ -75,3 +75,12 @@ def test_functions_need_ir_8():
     with pytest.raises(ModelError) as e:
         apply(SetIRVersion(7), model)
     assert "model-local functions need IR 8" in e.value.diagnostics[0].message
+
+
+def test_declared_io_shapes_survive_conversion():
+    import onnx_graphsurgeon as gs
+
+    graph = gs.import_onnx(make_model([node("Reshape", ["x", "t"], ["y"])], [value("x", ["N", 6])],
+                                      [value("y", ["N", 2, 3])], {"t": np.array([1, 2, 3], np.int64)}))
+    graph, _, _ = apply(ConvertOpset(18), graph)
+    assert graph.inputs[0].shape == ["N", 6] and graph.outputs[0].shape == ["N", 2, 3]

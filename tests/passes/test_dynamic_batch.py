@@ -92,3 +92,11 @@ def test_renames_an_existing_symbolic_batch():
     model = make_model([node("Relu", ["x"], ["y"])], [value("x", ["b", 3])], [value("y", ["b", 3]), ])
     graph, result, _ = apply(DynamicBatch("N"), model)
     assert graph.inputs[0].shape == ["N", 3] and graph.outputs[0].shape == ["N", 3]
+
+
+def test_inputs_already_dynamic_warns_about_batch_one_targets():
+    graph = gs.import_onnx(conv_model())
+    graph.inputs[0].shape = ["N", 3, 8, 8]
+    graph, result, ctx = apply(DynamicBatch("B"), graph)
+    assert list(graph.nodes[1].inputs[1].values) == [1, 144] and "reshapes" not in result.counts
+    assert [d.code for d in ctx.diagnostics] == ["GDS323"] and "no static batch" in ctx.diagnostics[0].message
