@@ -37,6 +37,8 @@ class ModelScope:
     nodes: dict[str, str] = field(default_factory=dict)  # node name -> "domain::Op" or "Op"
     opset: dict[str, int] = field(default_factory=lambda: {"": onnx.defs.onnx_opset_version()})
     custom_domains: set[str] = field(default_factory=set)  # declared by `domain` statements
+    inputs: list[str] = field(default_factory=list)  # graph input names, in order
+    outputs: list[str] = field(default_factory=list)
     uncertain: bool = False
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -48,6 +50,8 @@ class ModelScope:
             tensors={name for name in graph.tensors() if name},
             nodes={n.name: _qualified(n.domain, n.op) for n in graph.nodes if n.name},
             opset=opset,
+            inputs=[t.name for t in graph.inputs],
+            outputs=[t.name for t in graph.outputs],
         )
 
     @property
@@ -137,9 +141,12 @@ class ModelScope:
 
 def scope_for(model: object) -> ModelScope:
     """The scope of a model given as a LoadedModel (anything with `.graph`), a gs.Graph, or None."""
+    import onnx_graphsurgeon as gs
+
     if model is None:
         return ModelScope()
-    return ModelScope.from_graph(getattr(model, "graph", model))
+    # a gs.Graph answers any attribute lookup (its op registry), so test the type, not `.graph`
+    return ModelScope.from_graph(model if isinstance(model, gs.Graph) else model.graph)
 
 
 def _qualified(domain: str | None, op: str) -> str:

@@ -41,6 +41,8 @@ class Pipeline:
     verify: dict[str, Any] = field(default_factory=dict)  # VerifySettings keyword arguments
     verify_span: Span | None = None
     verify_shapes: dict[str, list] = field(default_factory=dict)  # input name -> shape for random data
+    warnings: list[Diagnostic] = field(default_factory=list)  # e.g. an installed plugin failed to load
+    origins: dict[int, str] = field(default_factory=dict)  # pass index -> "package version" (entry points)
 
     def check(self, model=None) -> None:
         """Static checks against a model (a LoadedModel, gs.Graph or None); raises ScriptError."""
@@ -156,6 +158,7 @@ class _Builder:
         self.base_dir = base_dir
         self.pipeline = Pipeline(passes=[], source="")
         self.problems: list[Diagnostic] = []
+        self.entry_points: dict | None = None
 
     def build(self, statements: list, source: str) -> Pipeline:
         self.pipeline.source = source
@@ -280,13 +283,21 @@ class _Builder:
         self.pipeline.verify_span = stmt.span
 
     def _ApplyPass(self, stmt: ast.ApplyPass):
-        cls = pass_registry().get(str(stmt.name))
+        from graphdsl.passes.apply_entry_point import builtin_passes, load_entry_point_passes
+
+        if self.entry_points is None:  # loaded once per script, so a broken plugin is reported once
+            self.entry_points = load_entry_point_passes(self.pipeline.warnings)
+        registry = {name: e.cls for name, e in self.entry_points.items()} | builtin_passes()
+        cls = registry.get(str(stmt.name))
         if cls is None:
-            names = sorted(pass_registry())
+            names = sorted(registry)
             raise script_error(UNKNOWN_PASS, f"no pass named `{stmt.name}`", stmt.name.span,
                                label=suggestion_label(stmt.name, names),
                                hint="passes come from graphdsl and from installed packages (entry point "
-                                    "group `graphdsl.passes`): " + (", ".join(names) or "none installed"))
+                                    "group `graphdsl.passes`): " + ", ".join(names))
+        entry = self.entry_points.get(str(stmt.name))
+        if entry is not None and entry.cls is cls:  # the report names the package a pass came from
+            self.pipeline.origins[len(self.pipeline.passes)] = f"{entry.package} {entry.version}"
         return cls(**bind(cls, stmt.arguments, f"pass `{stmt.name}`", base_dir=self.base_dir))
 
 
@@ -295,16 +306,6 @@ def _plain(value: object) -> object:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return str(value) if isinstance(value, Name) else value
-
-
-def pass_registry() -> dict[str, type[Pass]]:
-    """Passes callable by `apply NAME(...)`: graphdsl's own, then installed packages' entry points."""
-    from graphdsl.passes.apply_entry_point import builtin_passes, load_entry_point_passes
-
-    registry: dict[str, type[Pass]] = dict(builtin_passes())
-    for name, entry in load_entry_point_passes().items():
-        registry.setdefault(name, entry.cls)
-    return registry
 
 
 __all__ = ["Pipeline", "compile", "GraphdslError"]

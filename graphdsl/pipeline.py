@@ -89,4 +89,5 @@ class Pass:
 
     def describe(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items() if v is not None)
-        return f"{self.name}({args})" if args else self.name
+        name = type(self).name  # a pass may have a parameter called `name` (SetTensor does)
+        return f"{name}({args})" if args else name

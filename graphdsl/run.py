@@ -162,7 +162,9 @@ def _run_passes(pipeline, loaded, ctx: PassContext, opts: RunOptions, reference)
         graph = outcome.graph if outcome.graph is not None else graph
         if p.read_only and ctx.saves and ctx.saves[-1].span is p.span and _changes_after(passes, index):
             ctx.saves[-1].snapshot = _export(graph, loaded.meta, _ir_version(pipeline, graph))
-        records.append(PassRecord(name=p.name, description=p.describe(), location=str(p.span or ""),
+        origin = pipeline.origins.get(index)
+        description = p.describe() + (f"  [from {origin}]" if origin else "")
+        records.append(PassRecord(name=type(p).name, description=description, location=str(p.span or ""),
                                   seconds=seconds, diff=diff(before, snapshot(graph)) if before else None,
                                   counts=dict(outcome.counts), notes=list(outcome.notes)))
         if opts.verify_each and not p.read_only:
@@ -193,7 +195,7 @@ def _worst(verification) -> str:
 
 def _ir_version(pipeline: "Pipeline", graph) -> int | None:
     """An explicit `convert ir` wins; otherwise the newest IR the installed onnxruntime reads."""
-    if any(p.name == "convert_ir" for p in pipeline.passes):
+    if any(type(p).name == "convert_ir" for p in pipeline.passes):
         return graph.ir_version
     from graphdsl.onnxio import default_ir_version
 
@@ -248,4 +250,5 @@ def _report(pipeline, loaded, before, graph, records, result: Result, ctx: PassC
 
     return Report(script=pipeline.source, model=str(loaded.path or "<in-memory model>"), passes=records,
                   before=before, after=model_summary(graph), verification=result.verification,
-                  outputs=[str(p) for p in result.written], diagnostics=list(result.checker) + ctx.diagnostics)
+                  outputs=[str(p) for p in result.written],
+                  diagnostics=list(pipeline.warnings) + list(result.checker) + ctx.diagnostics)

@@ -59,9 +59,6 @@ class SetTensor(Pass):
     dims: dict[int, object] | None = None
     span: Span | None = None
 
-    def describe(self) -> str:
-        return f"{type(self).name}(kind={self.kind!r}, name={self.name!r})"
-
     def check(self, scope: "ModelScope") -> None:
         try:
             _require_kind(self.kind, self.span)
