@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from graphdsl import dtypes
+from graphdsl import dtypes, opcall
 from graphdsl.check import scope_for
 from graphdsl.diagnostics import Diagnostic, GraphdslError, ScriptError, Span, script_error, suggestion_label
 from graphdsl.params import bind
@@ -41,6 +41,7 @@ class Pipeline:
     verify: dict[str, Any] = field(default_factory=dict)  # VerifySettings keyword arguments
     verify_span: Span | None = None
     verify_shapes: dict[str, list] = field(default_factory=dict)  # input name -> shape for random data
+    compare: bool = True  # False after `verify off`: onnx.checker only, no ONNX Runtime comparison
     warnings: list[Diagnostic] = field(default_factory=list)  # e.g. an installed plugin failed to load
     origins: dict[int, str] = field(default_factory=dict)  # pass index -> "package version" (entry points)
 
@@ -230,6 +231,16 @@ class _Builder:
 
         return RemoveNodes(**bind(RemoveNodes, stmt.options, "`remove node`", fixed={"names": list(stmt.names)}))
 
+    def _ReplaceNode(self, stmt: ast.ReplaceNode):
+        from graphdsl.passes.replace_node import ReplaceNode
+
+        return ReplaceNode(stmt.node, opcall.from_ast(stmt.call))
+
+    def _AddNode(self, stmt: ast.AddNode):
+        from graphdsl.passes.add_node import AddNode
+
+        return AddNode(opcall.from_ast(stmt.call), list(stmt.outputs))
+
     def _Rename(self, stmt: ast.Rename):
         from graphdsl.passes.rename import RenameNode, RenameTensor
 
@@ -276,6 +287,7 @@ class _Builder:
     def _Verify(self, stmt: ast.Verify):
         from graphdsl.verify import VerifySettings
 
+        self.pipeline.compare = stmt.compare
         self.pipeline.verify.update(bind(VerifySettings, stmt.options, "`verify`", base_dir=self.base_dir,
                                          fixed={"dims": {}}))
         for spec in stmt.shapes:

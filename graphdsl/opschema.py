@@ -85,3 +85,32 @@ def first_version(op: str, domain: str) -> int | None:
 
 def _norm(domain: str) -> str:
     return "" if domain in ("", "ai.onnx") else domain
+
+
+def schema_at(qualified_op: str, opsets: dict[str, int]) -> OpInfo | None:
+    """The schema of `Op` or `domain::Op` at the model's opset; None for ops without one.
+
+    A model's custom ops have no schema and are not an error here (`scope.schema` would report them):
+    the node exists, so its op is whatever the model says it is.
+    """
+    domain, _, op = qualified_op.rpartition("::")
+    domain = "" if domain == "ai.onnx" else domain
+    version = opsets.get(domain, onnx.defs.onnx_opset_version() if domain == "" else 1)
+    return lookup(op, domain, version)
+
+
+def graph_opsets(graph) -> dict[str, int]:
+    opsets = {d.domain: d.version for d in graph.import_domains or ()}
+    opsets.setdefault("", graph.opset)
+    return {("" if k == "ai.onnx" else k): v for k, v in opsets.items()}
+
+
+def as_schema_type(value: object, attr_type: int | None) -> object:
+    """Ints widen to floats where the schema takes FLOAT or FLOATS; tuples become lists."""
+    if isinstance(value, tuple):
+        value = list(value)
+    if attr_type == onnx.AttributeProto.FLOAT and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if attr_type == onnx.AttributeProto.FLOATS and isinstance(value, list):
+        return [float(v) for v in value]
+    return value

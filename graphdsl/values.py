@@ -60,6 +60,9 @@ def _binary(expr: ast.Binary) -> object:
 
 
 def _call(expr: ast.Call) -> object:
+    if expr.keywords or expr.domain:
+        raise script_error(BAD_EXPRESSION, "an op call is not a constant value", expr.span,
+                           hint="op calls build nodes in `replace node` and `add node`")
     fn = _FUNCTIONS.get(str(expr.func))
     if fn is None:
         from graphdsl.diagnostics import suggestion_label

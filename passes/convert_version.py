@@ -13,7 +13,7 @@ import onnx_graphsurgeon as gs
 from graphdsl.diagnostics import Diagnostic, ModelError, ScriptError, Span, model_error
 from graphdsl.pipeline import Pass, PassContext, PassResult
 from graphdsl.passes.naming import name_unnamed_nodes
-from graphdsl.passes.set_attributes import graph_opsets
+from graphdsl.opschema import graph_opsets
 from graphdsl.passes.toposort import node_label
 
 if TYPE_CHECKING:

@@ -7,11 +7,10 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from graphdsl import opschema
-from graphdsl.check import ModelScope, split_qualified
+from graphdsl.check import ModelScope
 from graphdsl.diagnostics import ScriptError, Span
 from graphdsl.lookup import find_node
-from graphdsl.opschema import OpInfo
+from graphdsl.opschema import OpInfo, as_schema_type, graph_opsets, schema_at
 from graphdsl.pipeline import Pass, PassContext, PassResult
 
 _AT = onnx.AttributeProto
@@ -74,33 +73,4 @@ def _differs(old: object, new: object) -> bool:
         return True
 
 
-def schema_at(qualified_op: str, opsets: dict[str, int]) -> OpInfo | None:
-    """The schema of `Op` or `domain::Op` at the model's opset; None for ops without one.
-
-    A model's custom ops have no schema and are not an error here (`scope.schema` would report them):
-    the node exists, so its op is whatever the model says it is.
-    """
-    domain, op = split_qualified(qualified_op)
-    domain = "" if domain == "ai.onnx" else domain
-    version = opsets.get(domain, onnx.defs.onnx_opset_version() if domain == "" else 1)
-    return opschema.lookup(op, domain, version)
-
-
-def graph_opsets(graph: gs.Graph) -> dict[str, int]:
-    opsets = {d.domain: d.version for d in graph.import_domains or ()}
-    opsets.setdefault("", graph.opset)
-    return {("" if k == "ai.onnx" else k): v for k, v in opsets.items()}
-
-
-def as_schema_type(value: object, attr_type: int | None) -> object:
-    """Ints widen to floats where the schema takes FLOAT or FLOATS; tuples become lists."""
-    if isinstance(value, tuple):
-        value = list(value)
-    if attr_type == _AT.FLOAT and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if attr_type == _AT.FLOATS and isinstance(value, list):
-        return [float(v) for v in value]
-    return value
-
-
-__all__ = ["SetAttributes", "schema_at", "graph_opsets", "as_schema_type"]
+__all__ = ["SetAttributes"]

@@ -56,9 +56,13 @@ class Binary:
 
 @dataclass(frozen=True)
 class Call:
+    """`f(a, b)` in a constant expression; `Op(x, y, attr = v)` (or `dom.ain::Op(...)`) where nodes are built."""
+
     func: Name
     args: tuple["Expr", ...]
     span: Span
+    keywords: tuple["Assignment", ...] = ()
+    domain: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,7 @@ class Verify:
     options: tuple[Option, ...]
     shapes: tuple[TensorSpec, ...]  # `shape x [1, 3, 640, 640]`: input shapes for the random data
     span: Span
+    compare: bool = True  # `verify off`: the script changes what the model computes on purpose
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,25 @@ class ApplyPass:
     span: Span
 
 
-Statement = Union[Import, ModelStmt, Save, DomainDecl, Extract, FoldConstants, Cleanup, Toposort,
+@dataclass(frozen=True)
+class ReplaceNode:
+    """`replace node NAME with Op(...)`: the node becomes the call's nodes, writing the same outputs."""
+
+    node: Name
+    call: Call
+    span: Span
+
+
+@dataclass(frozen=True)
+class AddNode:
+    """`add node Op(...) -> out, ...`: new nodes writing new tensors."""
+
+    call: Call
+    outputs: tuple[Name, ...]
+    span: Span
+
+
+Statement = Union[ReplaceNode, AddNode, Import, ModelStmt, Save, DomainDecl, Extract, FoldConstants, Cleanup, Toposort,
                   InlineFunctions, RemoveNodes, Rename, SetTensor, SetNode, SetBatch, Convert, Verify, ApplyPass]
 
 

@@ -29,7 +29,7 @@ TOO_DEEP = "GDS119"
 MAX_NESTING = 64
 
 STATEMENT_KEYWORDS = ("import", "model", "save", "domain", "extract", "fold", "cleanup", "toposort", "inline",
-                      "remove", "rename", "set", "convert", "verify", "apply")
+                      "remove", "rename", "set", "convert", "verify", "apply", "replace", "add")
 
 # What users call the grammar's terminals, for "expected one of ..." messages.
 _TERMINAL_WORDS = {

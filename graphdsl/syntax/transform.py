@@ -138,6 +138,9 @@ class ToAst(Transformer):
         shapes = tuple(x for x in c if isinstance(x, ast.TensorSpec))
         return ast.Verify(options, shapes, self._span(meta))
 
+    def verify_off(self, meta, c):
+        return ast.Verify((), (), self._span(meta), compare=False)
+
     def verify_shape(self, meta, c):
         return ast.TensorSpec(c[0], c[1], None, self._span(meta))
 
@@ -194,7 +197,25 @@ class ToAst(Transformer):
         return ast.ListExpr(tuple(c), self._span(meta))
 
     def call(self, meta, c):
-        return ast.Call(self._name(c[0]), tuple(c[1:]), self._span(meta))
+        domain, func = c[0]
+        args = tuple(a for a in c[1:] if not isinstance(a, ast.Assignment))
+        keywords = tuple(a for a in c[1:] if isinstance(a, ast.Assignment))
+        return ast.Call(func, args, self._span(meta), keywords, domain)
+
+    def plain_callee(self, meta, c):
+        return "", self._name(c[0])
+
+    def domain_callee(self, meta, c):
+        return ".".join(str(t) for t in c[:-1]), self._name(c[-1])
+
+    def keyword_arg(self, meta, c):
+        return ast.Assignment(self._name(c[0]), c[1], self._span(meta))
+
+    def replace_node_stmt(self, meta, c):
+        return ast.ReplaceNode(c[0], c[1], self._span(meta))
+
+    def add_node_stmt(self, meta, c):
+        return ast.AddNode(c[0], c[1], self._span(meta))
 
     def index(self, meta, c):
         return ast.Index(c[0], c[1], self._span(meta))

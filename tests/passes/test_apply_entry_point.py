@@ -160,10 +160,13 @@ def test_without_a_list_problems_are_python_warnings(plugins):
     assert len([w for w in caught if issubclass(w.category, PluginWarning)]) == 3
 
 
-def test_compiler_registry_sees_plugins(plugins):
-    from graphdsl.compile import pass_registry
+def test_scripts_call_plugins_and_the_pipeline_knows_their_package(plugins):
+    import graphdsl
+    from graphdsl.passes.cleanup import Cleanup
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)
-        registry = pass_registry()
-    assert registry["stamp_doc"].__name__ == "StampDoc" and registry["cleanup"] is builtin_passes()["cleanup"]
+    pipeline = graphdsl.compile('apply stamp_doc(text = "hi")\napply cleanup\n')
+    stamp, cleanup = pipeline.passes
+    assert type(stamp).__name__ == "StampDoc" and stamp.text == "hi"
+    assert type(cleanup) is Cleanup  # a plugin cannot shadow graphdsl's own pass
+    assert pipeline.origins == {0: "graphdsl-demo-pass 1.2.3"}
+    assert sorted(d.code for d in pipeline.warnings) == ["GDS321", "GDS321", "GDS322"]

@@ -1,0 +1,1 @@
+"""Fast ONNX file <-> graphsurgeon Graph IO."""

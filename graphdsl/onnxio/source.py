@@ -1,0 +1,100 @@
+"""Where a model's bytes come from: a mapped file, or a bytes object for models built in memory.
+
+The graph refers back to its source (lazy weights, and the byte ranges of nodes and tensors that the
+writer copies unchanged), so the source lives as long as any part of the graph does; `close()` only
+hurries that along when the caller knows the graph is finished with.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+
+from graphdsl.diagnostics import model_error
+from graphdsl.onnxio.codes import EXTERNAL_SHORT, MODEL_CORRUPT, MODEL_UNREADABLE
+from graphdsl.onnxio.external import ExternalFile, resolve_location
+
+
+class ModelSource:
+    """The bytes of one serialized ModelProto, and the external data files it names.
+
+    Attributes:
+        path: The model file, or None for a model imported from memory.
+        base_dir: The folder external data paths are relative to (None: the model may not use any).
+        buffer: A memoryview over the whole serialized model.
+        writable: Whether numpy views of `buffer` may be written (copy-on-write mappings are).
+    """
+
+    def __init__(self, buffer, *, path: Path | None = None, base_dir: Path | None = None,
+                 fd: int | None = None, mapping: mmap.mmap | None = None, writable: bool = False):
+        self.path = path
+        self.base_dir = base_dir
+        self.buffer = memoryview(buffer)
+        self.writable = writable
+        self._fd = fd
+        self._map = mapping
+        self._externals: dict[Path, ExternalFile] = {}
+
+    @classmethod
+    def open(cls, path: Path) -> "ModelSource":
+        """Map a model file copy-on-write (GDS301 if it cannot be opened, GDS302 if it is empty)."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            hint = "check the path" if isinstance(e, FileNotFoundError) else ""
+            raise model_error(MODEL_UNREADABLE, f"cannot open model `{path}`: {e.strerror}", location=str(path),
+                              hint=hint) from None
+        try:
+            size = os.fstat(fd).st_size
+            if not size:
+                raise model_error(MODEL_CORRUPT, f"model file `{path}` is empty", location=str(path))
+            mapping = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+        except OSError as e:  # a folder, a device, a file system that cannot map
+            os.close(fd)
+            raise model_error(MODEL_UNREADABLE, f"cannot read model `{path}`: {e.strerror}",
+                              location=str(path)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(mapping, path=path, base_dir=path.parent, fd=fd, mapping=mapping, writable=True)
+
+    def fileno(self) -> int:
+        """The model file's descriptor (for copying ranges of it); only for sources that are files."""
+        if self._fd is None:
+            raise ValueError("this model was not read from a file")
+        return self._fd
+
+    @property
+    def is_file(self) -> bool:
+        return self._fd is not None
+
+    def external(self, location: str, tensor_name: str) -> ExternalFile:
+        """The external data file `location` names, after checking it stays in the model's folder."""
+        if self.base_dir is None:
+            raise model_error(EXTERNAL_SHORT, f"tensor `{tensor_name}` is stored in external file `{location}`, but the "
+                              "model was imported from memory without a folder",
+                              hint="pass base_dir= to import_model, or load the model from its file")
+        target = resolve_location(self.base_dir, location, tensor_name)
+        if target not in self._externals:
+            self._externals[target] = ExternalFile(target)
+        return self._externals[target]
+
+    def external_files(self) -> list[ExternalFile]:
+        """Every external data file this model's tensors use."""
+        return list(self._externals.values())
+
+    def close(self) -> None:
+        """Release the mappings and descriptors now; ones that numpy arrays still view stay open."""
+        for ext in self._externals.values():
+            ext.close()
+        if self._map is not None:
+            try:
+                self.buffer.release()
+                self._map.close()
+            except BufferError:
+                return
+            self._map = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
