@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import onnx
 
-from graphdsl.diagnostics import Diagnostic, ExitCode, ModelError, Severity, model_error
+from graphdsl.diagnostics import Diagnostic, ExitCode, GraphdslError, ModelError, Severity, model_error
 from graphdsl.pipeline import PassContext, SaveRequest
 
 if TYPE_CHECKING:
@@ -183,9 +183,10 @@ def _verify_step(graph, loaded, pipeline, opts, ctx, reference, p) -> None:
     failed = checker or (verification is not None and not verification.passed)
     if failed:
         detail = checker[0].message if checker else _worst(verification)
-        raise ModelError(Diagnostic(VERIFY_FAILED, f"verification failed after `{p.describe()}`: {detail}",
-                                    span=p.span, label="this pass changed what the model computes",
-                                    hints=("run without --verify-each to see the whole report",)))
+        raise GraphdslError(Diagnostic(VERIFY_FAILED, f"verification failed after `{p.describe()}`: {detail}",
+                                       span=p.span, label="this pass changed what the model computes",
+                                       hints=("run without --verify-each to see the whole report",)),
+                            ExitCode.VERIFY_FAILED)
 
 
 def _worst(verification) -> str:
