@@ -55,11 +55,11 @@ class Store:
 
 @dataclass
 class Changes:
-    """Positions of records: `gone` in the old store, `new` and `changed` in the new one."""
+    """Positions of records: `gone` in the old store, `new` in the new one, `changed` as (old, new) pairs."""
 
     gone: list[int]
     new: list[int]
-    changed: list[int]
+    changed: list[tuple[int, int]]
 
 
 def compare(a: Store, b: Store) -> Changes:
@@ -83,7 +83,10 @@ def compare(a: Store, b: Store) -> Changes:
             changed.update(compress(keep_b, map(ne, col_a, col_b)))
     for rag_a, rag_b in zip(a.ragged, b.ragged):
         changed.update(_ragged_changes(rag_a, rag_b, keep_a, keep_b))
-    return Changes(gone, new, sorted(changed))
+    if not changed:
+        return Changes(gone, new, [])
+    back = {j: j for j in changed} if isinstance(keep_b, range) else dict(zip(keep_b, keep_a))
+    return Changes(gone, new, [(back[j], j) for j in sorted(changed)])
 
 
 def _pick(column: list, positions: Sequence[int]) -> Sequence:
@@ -93,8 +96,10 @@ def _pick(column: list, positions: Sequence[int]) -> Sequence:
 def _ragged_changes(a: Ragged, b: Ragged, keep_a: Sequence[int], keep_b: Sequence[int]) -> list[int]:
     """Kept records (positions in b) whose values of this field differ."""
     len_a, len_b = _pick(a.lengths, keep_a), _pick(b.lengths, keep_b)
-    counts_differ = list(map(ne, len_a, len_b))
-    changed = list(compress(keep_b, counts_differ))
+    changed: list[int] = []
+    if len_a != len_b:
+        counts_differ = list(map(ne, len_a, len_b))
+        changed = list(compress(keep_b, counts_differ))
     if changed:  # drop those records, so that the remaining values line up one to one
         same = list(map(not_, counts_differ))
         keep_a, keep_b = list(compress(keep_a, same)), list(compress(keep_b, same))

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from graphdsl.report.columns import Ragged, Store, compare, gc_paused, records
+from graphdsl.report.columns import Changes, Ragged, Store, compare, gc_paused, records
 
 _ROW = attrgetter("op", "domain", "name", "inputs", "outputs", "attrs")
-_NAME, _OP = attrgetter("name"), attrgetter("op")
+_NAME = attrgetter("name")
 _VALUES = attrgetter("_values")  # LazyValues or ndarray, whichever the constant holds: never loaded here
 # attribute value types whose == is cheap and exact; others get a stand-in (see _stand_in)
 _PLAIN = frozenset({int, float, str, bytes, bool, list, tuple, type(None)})
@@ -47,15 +47,18 @@ class GraphSnapshot:
     Attributes:
         nodes: every node; a subgraph's nodes come after its graph's.
         constants: every constant a node reads or a graph outputs, once each.
-        ops: op type -> node count.
     """
 
     nodes: list[gs.Node]
     constants: list[gs.Constant]
-    ops: Counter
     node_store: Store = field(repr=False)
     constant_store: Store = field(repr=False)
     _keep: list = field(default_factory=list, repr=False)
+
+    @property
+    def ops(self) -> Counter:
+        """Op type -> node count (subgraph nodes included)."""
+        return Counter(self.node_store.fixed[0])
 
 
 def snapshot(graph: gs.Graph) -> GraphSnapshot:
@@ -64,40 +67,71 @@ def snapshot(graph: gs.Graph) -> GraphSnapshot:
         return _snapshot(graph)
 
 
+@dataclass
+class _Columns:
+    """The node fields being collected, one list per field (see `graphdsl.report.columns`)."""
+
+    nodes: list = field(default_factory=list)
+    ops: list = field(default_factory=list)
+    domains: list = field(default_factory=list)
+    names: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)
+    input_counts: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    output_counts: list = field(default_factory=list)
+    attr_keys: list = field(default_factory=list)
+    attr_values: list = field(default_factory=list)
+    attr_counts: list = field(default_factory=list)
+    graph_outputs: list = field(default_factory=list)
+    keep: list = field(default_factory=list)  # attribute values replaced by stand-ins, kept alive
+
+    def store(self) -> Store:
+        return Store(list(map(id, self.nodes)), [self.ops, self.domains, self.names],
+                     [Ragged(self.inputs, self.input_counts, is_not), Ragged(self.outputs, self.output_counts, is_not),
+                      Ragged(self.attr_keys, self.attr_counts), Ragged(self.attr_values, self.attr_counts)])
+
+
 def _snapshot(graph: gs.Graph) -> GraphSnapshot:
-    nodes, fixed, ragged, keep, outputs = [], ([], [], []), tuple(([], []) for _ in range(4)), [], []
+    cols = _Columns()
     pending = [graph]
     while pending:
-        g = pending.pop()
-        nodes.extend(g.nodes)
-        outputs.extend(g.outputs)
-        _record_graph(list(g.nodes), fixed, ragged, keep, pending)
-    node_store = Store(list(map(id, nodes)), list(fixed),
-                       [Ragged(v, n, is_not) for v, n in ragged[:2]] + [Ragged(v, n) for v, n in ragged[2:]])
-    tensors = list(chain(ragged[0][0], outputs))
-    constants = list(compress(tensors, map(is_, map(type, tensors), repeat(gs.Constant))))
+        _record_graph(pending.pop(), cols, pending)
+    inputs = cols.inputs
+    constants = list(compress(inputs, map(is_, map(type, inputs), repeat(gs.Constant))))
+    constants += [t for t in cols.graph_outputs if isinstance(t, gs.Constant)]
     constants = list(dict(zip(map(id, constants), constants)).values())
     values = list(map(_VALUES, constants))
     constant_store = Store(list(map(id, constants)), [list(map(_NAME, constants)), list(map(id, values))], [])
-    return GraphSnapshot(nodes, constants, Counter(fixed[0]), node_store, constant_store, keep + values)
+    return GraphSnapshot(cols.nodes, constants, cols.store(), constant_store, cols.keep + values)
 
 
-def _record_graph(nodes: list, fixed: tuple, ragged: tuple, keep: list, pending: list) -> None:
+def _record_graph(graph: gs.Graph, cols: _Columns, pending: list) -> None:
     """Append one graph's nodes to the columns; queue the subgraphs its attributes hold."""
-    ops, domains, names, inputs, outputs, attrs = zip(*map(_ROW, nodes)) if nodes else ((),) * 6
-    for column, values in zip(fixed, (ops, domains, names)):
-        column.extend(values)
-    for (flat, lengths), lists in zip(ragged, (inputs, outputs, attrs, map(dict.values, attrs))):
-        lists = list(lists)
+    nodes = list(graph.nodes)
+    cols.nodes.extend(nodes)
+    cols.graph_outputs.extend(graph.outputs)
+    if not nodes:
+        return
+    ops, domains, names, inputs, outputs, attrs = zip(*map(_ROW, nodes))
+    cols.ops.extend(ops)
+    cols.domains.extend(domains)
+    cols.names.extend(names)
+    for flat, counts, lists in ((cols.inputs, cols.input_counts, inputs),
+                                (cols.outputs, cols.output_counts, outputs), (cols.attr_keys, cols.attr_counts, attrs)):
         flat.extend(chain.from_iterable(lists))
-        lengths.extend(map(len, lists))
-    values = ragged[3][0]
-    start = len(values) - sum(ragged[3][1][-len(nodes):]) if nodes else len(values)
-    if set(map(type, islice(values, start, None))) - _PLAIN:
-        for i in range(start, len(values)):
-            if type(values[i]) not in _PLAIN:
-                keep.append(values[i])
-                values[i] = _stand_in(values[i], pending)
+        counts.extend(map(len, lists))
+    start = len(cols.attr_values)
+    cols.attr_values.extend(chain.from_iterable(map(dict.values, attrs)))
+    if set(map(type, islice(cols.attr_values, start, None))) - _PLAIN:
+        _replace_odd_values(cols, start, pending)
+
+
+def _replace_odd_values(cols: _Columns, start: int, pending: list) -> None:
+    values = cols.attr_values
+    for i in range(start, len(values)):
+        if type(values[i]) not in _PLAIN:
+            cols.keep.append(values[i])
+            values[i] = _stand_in(values[i], pending)
 
 
 def _stand_in(value: Any, pending: list) -> tuple:
@@ -162,17 +196,27 @@ def diff(before: GraphSnapshot, after: GraphSnapshot) -> GraphDiff:
 
 
 def _diff(before: GraphSnapshot, after: GraphSnapshot) -> GraphDiff:
-    nodes = _changes(before.nodes, before.node_store, after.nodes, after.node_store, (0, 2))
-    constants = _changes(before.constants, before.constant_store, after.constants, after.constant_store, (0,))
-    ops = Counter(after.ops)
-    ops.subtract(before.ops)
-    return GraphDiff(*nodes, *constants, {op: n for op, n in sorted(ops.items()) if n})
-
-
-def _changes(objs_a: list, a: Store, objs_b: list, b: Store, key: tuple[int, ...]) -> tuple[list, list, list]:
-    """(added, removed, changed) objects; ones replaced under the same key (op and name) pair up."""
+    a, b = before.node_store, after.node_store
     found = compare(a, b)
-    changed = [objs_b[i] for i in found.changed]
+    nodes = _changes(before.nodes, a, after.nodes, b, found, (0, 2))
+    constants = _changes(before.constants, before.constant_store, after.constants, after.constant_store,
+                         compare(before.constant_store, after.constant_store), (0,))
+    return GraphDiff(*nodes, *constants, _op_delta(a.fixed[0], b.fixed[0], found))
+
+
+def _op_delta(ops_a: list[str], ops_b: list[str], found: Changes) -> dict[str, int]:
+    """Counted from the changes alone: kept nodes cancel out, so the whole graph need not be counted."""
+    delta = Counter(ops_b[j] for j in found.new)
+    delta.update(ops_b[j] for _, j in found.changed)
+    delta.subtract(ops_a[i] for i in found.gone)
+    delta.subtract(ops_a[i] for i, _ in found.changed)
+    return {op: n for op, n in sorted(delta.items()) if n}
+
+
+def _changes(objs_a: list, a: Store, objs_b: list, b: Store, found: Changes,
+             key: tuple[int, ...]) -> tuple[list, list, list]:
+    """(added, removed, changed) objects; ones replaced under the same key (op and name) pair up."""
+    changed = [objs_b[j] for _, j in found.changed]
     if not found.gone or not found.new:
         return [objs_b[i] for i in found.new], [objs_a[i] for i in found.gone], changed
     old = dict(zip(found.gone, records(a, found.gone)))
