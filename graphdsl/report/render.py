@@ -140,13 +140,34 @@ def summary_table(before: "ModelSummary", after: "ModelSummary") -> Table:
     table.add_column("")
     for name in ("before", "after", "change"):
         table.add_column(name, justify="right")
-    rows = [("nodes", before.nodes, after.nodes, _grouped), ("op types", len(before.ops), len(after.ops), _grouped),
-            ("initializers", before.initializers, after.initializers, _grouped),
-            ("parameters", before.parameters, after.parameters, _grouped),
-            ("weight bytes", before.bytes, after.bytes, size)]
+    rows = [("nodes", before.node_count, after.node_count, _grouped),
+            ("op types", len(before.op_histogram), len(after.op_histogram), _grouped),
+            ("initializers", before.initializer_count, after.initializer_count, _grouped),
+            ("parameters", before.parameter_count, after.parameter_count, _grouped),
+            ("weight bytes", before.parameter_bytes, after.parameter_bytes, size)]
     for label, b, a, fmt in rows:
         table.add_row(label, fmt(b), fmt(a), _delta(b, a, fmt))
     return table
+
+
+def render_summary(summary: "ModelSummary") -> Iterator[RenderableType]:
+    """One model on its own (`graphdsl inspect`): counts, I/O signature, op histogram."""
+    yield Text(f"{summary.node_count:,} nodes, {len(summary.op_histogram)} op types, "
+               f"{summary.initializer_count:,} initializers, {summary.parameter_count:,} parameters "
+               f"({size(summary.parameter_bytes)})")
+    table = Table(title="Inputs and outputs", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for name in ("", "name", "type"):
+        table.add_column(name)
+    for kind, tensors in (("input", summary.inputs), ("output", summary.outputs)):
+        for t in tensors:
+            table.add_row(kind, t.name, t.signature)
+    yield table
+    ops = Table(title="Ops", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    ops.add_column("op")
+    ops.add_column("nodes", justify="right")
+    for op, n in summary.op_histogram.items():
+        ops.add_row(op, f"{n:,}")
+    yield ops
 
 
 def io_table(before: "ModelSummary", after: "ModelSummary") -> Table:

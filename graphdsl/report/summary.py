@@ -66,27 +66,39 @@ class ModelSummary:
     """Counts over the whole model, subgraphs (If/Loop/Scan bodies) included.
 
     Attributes:
-        nodes: node count.
-        ops: op type -> node count, most frequent first (ties by name).
-        parameters: elements of all constant tensors that nodes read.
-        bytes: their size in bytes (from shape and dtype; values are not loaded).
-        initializers: how many such constant tensors.
+        node_count: how many nodes.
+        op_histogram: op type -> node count, most frequent first (ties by name).
+        parameter_count: elements of all constant tensors that nodes read.
+        parameter_bytes: their size in bytes (from shape and dtype; values are not loaded).
+        initializer_count: how many such constant tensors.
         inputs, outputs: the graph's signature.
     """
 
-    nodes: int
-    ops: dict[str, int]
-    parameters: int
-    bytes: int
-    initializers: int
+    node_count: int
+    op_histogram: dict[str, int]
+    parameter_count: int
+    parameter_bytes: int
+    initializer_count: int
     inputs: list[TensorInfo] = field(default_factory=list)
     outputs: list[TensorInfo] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """Keys: nodes, ops, parameters, bytes, initializers, inputs, outputs (see `TensorInfo.to_json`)."""
-        return {"nodes": self.nodes, "ops": dict(self.ops), "parameters": self.parameters, "bytes": self.bytes,
-                "initializers": self.initializers, "inputs": [t.to_json() for t in self.inputs],
+        """Keys: node_count, op_histogram, parameter_count, parameter_bytes, initializer_count, inputs,
+        outputs (see `TensorInfo.to_json`)."""
+        return {"node_count": self.node_count, "op_histogram": dict(self.op_histogram),
+                "parameter_count": self.parameter_count, "parameter_bytes": self.parameter_bytes,
+                "initializer_count": self.initializer_count, "inputs": [t.to_json() for t in self.inputs],
                 "outputs": [t.to_json() for t in self.outputs]}
+
+    def __rich_console__(self, console, options):
+        from graphdsl.report.render import render_summary
+
+        yield from render_summary(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from graphdsl.report.render import mimebundle
+
+        return mimebundle(self)
 
 
 def model_summary(graph: gs.Graph) -> ModelSummary:
@@ -95,9 +107,10 @@ def model_summary(graph: gs.Graph) -> ModelSummary:
     ops = Counter(snap.ops)
     values = [c._values for c in snap.constants]  # LazyValues or ndarray: shape and dtype without loading
     parameters = sum(math.prod(v.shape) for v in values)
-    return ModelSummary(nodes=len(snap.nodes), ops=dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
-                        parameters=int(parameters), bytes=int(sum(map(_nbytes, values))),
-                        initializers=len(values), inputs=[_info(t) for t in graph.inputs],
+    return ModelSummary(node_count=len(snap.nodes),
+                        op_histogram=dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+                        parameter_count=int(parameters), parameter_bytes=int(sum(map(_nbytes, values))),
+                        initializer_count=len(values), inputs=[_info(t) for t in graph.inputs],
                         outputs=[_info(t) for t in graph.outputs])
 
 
