@@ -51,6 +51,8 @@ class NodeTable:
         return [row.to_json() for row in self.rows]
 
     def __rich_console__(self, console, options):
+        from graphdsl.report.render import add_row
+
         table = Table(title=f"Nodes ({len(self.rows):,})", box=box.SIMPLE_HEAD, title_justify="left",
                       pad_edge=False)
         for name in ("#", "name", "op", "inputs", "outputs"):
@@ -58,7 +60,7 @@ class NodeTable:
         for index, row in enumerate(self.rows):
             op = f"{row.domain}::{row.op}" if row.domain and row.domain != "ai.onnx" else row.op
             name = row.name if row.graph == "main" else f"{row.graph}/{row.name}"
-            table.add_row(str(index), name, op, ", ".join(row.inputs), ", ".join(row.outputs))
+            add_row(table, str(index), name, op, ", ".join(row.inputs), ", ".join(row.outputs))
         yield table
 
     def _repr_mimebundle_(self, include=None, exclude=None):

@@ -27,6 +27,11 @@ WIDTH = 100
 _SEVERITY_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}
 
 
+def add_row(table: Table, *cells: str | Text, **options: Any) -> None:
+    """`table.add_row` with plain strings taken literally: a shape like `[batch, 128]` is not markup."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **options)
+
+
 def render_report(report: "Report") -> Iterator[RenderableType]:
     """The whole report, section by section."""
     title = Text.assemble(("graphdsl", "bold"), " ", report.script, " on ", (report.model, "bold"))
@@ -100,10 +105,10 @@ def passes_table(report: "Report") -> Table:
     table.add_column("op delta", ratio=2, overflow="fold")
     table.add_column("time", justify="right", no_wrap=True)
     for index, record in enumerate(report.passes, 1):
-        table.add_row(str(index), _pass_cell(record), *_diff_cells(record.diff), duration(record.seconds),
+        add_row(table, str(index), _pass_cell(record), *_diff_cells(record.diff), duration(record.seconds),
                       end_section=index == len(report.passes))
     t = report.totals()
-    table.add_row("", Text("total", style="bold"),
+    add_row(table, "", Text("total", style="bold"),
                   _changes(t["nodes_added"], t["nodes_removed"], t["nodes_changed"]),
                   _changes(t["initializers_added"], t["initializers_removed"], t["initializers_changed"]),
                   op_delta_text(t["op_delta"]), duration(sum(p.seconds for p in report.passes)))
@@ -146,7 +151,7 @@ def summary_table(before: "ModelSummary", after: "ModelSummary") -> Table:
             ("parameters", before.parameter_count, after.parameter_count, _grouped),
             ("weight bytes", before.parameter_bytes, after.parameter_bytes, size)]
     for label, b, a, fmt in rows:
-        table.add_row(label, fmt(b), fmt(a), _delta(b, a, fmt))
+        add_row(table, label, fmt(b), fmt(a), _delta(b, a, fmt))
     return table
 
 
@@ -160,13 +165,13 @@ def render_summary(summary: "ModelSummary") -> Iterator[RenderableType]:
         table.add_column(name)
     for kind, tensors in (("input", summary.inputs), ("output", summary.outputs)):
         for t in tensors:
-            table.add_row(kind, t.name, t.signature)
+            add_row(table, kind, t.name, t.signature)
     yield table
     ops = Table(title="Ops", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     ops.add_column("op")
     ops.add_column("nodes", justify="right")
     for op, n in summary.op_histogram.items():
-        ops.add_row(op, f"{n:,}")
+        add_row(ops, op, f"{n:,}")
     yield ops
 
 
@@ -179,7 +184,7 @@ def io_table(before: "ModelSummary", after: "ModelSummary") -> Table:
         for name, b, a in _paired(old, new):
             same = b is not None and a is not None and b.signature == a.signature
             style = "" if same else "yellow"
-            table.add_row(kind, name, b.signature if b else "—", Text(a.signature if a else "—", style=style))
+            add_row(table, kind, name, b.signature if b else "—", Text(a.signature if a else "—", style=style))
     return table
 
 
@@ -226,15 +231,16 @@ def verification_table(verification: "Verification") -> Table:
     verdict = Text("PASS", style="bold green") if verification.passed else Text("FAIL", style="bold red")
     n = verification.samples
     title = Text.assemble("Verification: ", verdict, f" ({n} sample{'s' if n != 1 else ''})")
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
-                  caption="\n".join(verification.messages) or None, caption_justify="left")
+    caption = Text("\n".join(verification.messages)) if verification.messages else None
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, caption=caption,
+                  caption_justify="left")
     table.add_column("output", ratio=1)
     for name in ("max abs", "max rel", "cosine", "noise", "atol", "rtol"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("result", no_wrap=True)
     for c in verification.outputs:
         result = Text("PASS", style="bold green") if c.passed else Text("FAIL", style="bold red")
-        table.add_row(_output_cell(c), number(c.max_abs), number(c.max_rel), _cosine(c.cosine), number(c.noise),
+        add_row(table, _output_cell(c), number(c.max_abs), number(c.max_rel), _cosine(c.cosine), number(c.noise),
                       number(c.atol), number(c.rtol), result)
     return table
 
