@@ -94,8 +94,9 @@ class OutputCheck:
         """Keys: name, reference_name, shape, dtype, max_abs, max_rel, cosine, noise, atol, rtol, passed,
         note. Non-finite floats are the strings "inf", "-inf", "nan" (JSON has no such numbers)."""
         return {"name": self.name, "reference_name": self.reference_name, "shape": list(self.shape),
-                "dtype": self.dtype, "max_abs": _json_float(self.max_abs), "max_rel": _json_float(self.max_rel),
-                "cosine": _json_float(self.cosine), "noise": _json_float(self.noise),
+                "dtype": self.dtype, "max_abs": _json_float(self.max_abs),
+                "max_rel": _json_float(self.max_rel), "cosine": _json_float(self.cosine),
+                "noise": _json_float(self.noise),
                 "atol": _json_float(self.atol), "rtol": _json_float(self.rtol), "passed": self.passed,
                 "note": self.note}
 
@@ -112,8 +113,9 @@ class Verification:
 
     def to_json(self) -> dict[str, Any]:
         """Keys: passed, samples, outputs (see `OutputCheck.to_json`), messages, timings.seconds."""
-        return {"passed": self.passed, "samples": self.samples, "outputs": [o.to_json() for o in self.outputs],
-                "messages": list(self.messages), "timings": {"seconds": self.seconds}}
+        return {"passed": self.passed, "samples": self.samples,
+                "outputs": [o.to_json() for o in self.outputs], "messages": list(self.messages),
+                "timings": {"seconds": self.seconds}}
 
     def __rich_console__(self, console, options):
         from graphdsl.report.render import verification_table
@@ -163,24 +165,26 @@ def _checkable(model: onnx.ModelProto | Path, stack: contextlib.ExitStack) -> on
     return str(_externalized(model, stack))
 
 
+# (pattern, group of the node name, group of the op) for the messages of the checker and of ONNX Runtime
 _NODE_PATTERNS = (
-    r"[Nn]ame: (\S+) OpType: (\S+)",               # checker: "Bad node spec ... Name: n0 OpType: Foo"
-    r"op_type:(\w+), node name: ([^)]+)\)",        # shape inference: "(op_type:Add, node name: add0)"
-    r"In Node, \(\"([^\"]*)\", (\w+)",             # ORT: In Node, ("foo0", Foo, ...
-    r"Node \(([^)]+)\) Op \((\w+)\)",              # ORT: Node (add0) Op (Add)
-    r"in node \(([^)]+)\)",                        # ORT: ... in node (add0).
+    (r"[Nn]ame: (\S+) OpType: (\S+)", 1, 2),          # checker: "Bad node spec ... Name: n0 OpType: Foo"
+    (r"op_type:(\w+), node name: ([^)]+)\)", 2, 1),    # shape inference: "(op_type:Add, node name: add0)"
+    (r"In Node, \(\"([^\"]*)\", (\w+)", 1, 2),          # ORT: In Node, ("foo0", Foo, ...
+    (r"Node \(([^)]+)\) Op \((\w+)\)", 1, 2),           # ORT: Node (add0) Op (Add)
+    (r"in node \(([^)]+)\)", 1, None),                # ORT: ... in node (add0).
 )
 _TENSOR_PATTERNS = (r"input '([^']+)'", r"[Tt]ensor '([^']+)'", r"initializer: ([^.\s]+)")
 
 
 def _where(message: str, label: str) -> str:
     """`label: node 'n' (Op)` or `label: tensor 't'` when the message names one, else just the label."""
-    for pattern in _NODE_PATTERNS:
+    for pattern, name_group, op_group in _NODE_PATTERNS:
         m = re.search(pattern, message)
         if m:
-            name, op = (m.group(2), m.group(1)) if pattern.startswith("op_type") else (m.group(1), m.group(m.lastindex))
-            suffix = f" ({op})" if op != name else ""
-            return f"{label}: node '{name}'{suffix}" if name else f"{label}: a {op} node"
+            name, op = m.group(name_group), m.group(op_group) if op_group else ""
+            if not name:
+                return f"{label}: a {op} node"
+            return f"{label}: node '{name}' ({op})" if op else f"{label}: node '{name}'"
     for pattern in _TENSOR_PATTERNS:
         m = re.search(pattern, message)
         if m:
@@ -237,7 +241,8 @@ def _open(model: onnx.ModelProto | Path, label: str, stack: contextlib.ExitStack
         try:
             data = path.read_bytes()
         except OSError as e:
-            raise model_error(ORT_FAILED, f"cannot read the {label} `{path}`: {e.strerror}", location=str(path))
+            raise model_error(ORT_FAILED, f"cannot read the {label} `{path}`: {e.strerror}",
+                              location=str(path)) from None
         # external weights are not loaded: only the graph's names are needed here
         return _described(onnx.load_from_string(data), data, path.parent, label)
     if model.ByteSize() <= PROTO_LIMIT:
@@ -318,7 +323,8 @@ def _session(model: _Model, extra_outputs: list[str], optimize: bool = True):
     data = model.data
     if extra_outputs:
         # protobuf merges concatenated messages, appending repeated fields: these become extra outputs
-        marks = onnx.ModelProto(graph=onnx.GraphProto(output=[onnx.ValueInfoProto(name=n) for n in extra_outputs]))
+        outputs = [onnx.ValueInfoProto(name=n) for n in extra_outputs]
+        marks = onnx.ModelProto(graph=onnx.GraphProto(output=outputs))
         data = data + marks.SerializeToString()
     try:
         return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
@@ -329,9 +335,10 @@ def _session(model: _Model, extra_outputs: list[str], optimize: bool = True):
 def _ort_error(model: _Model, message: str, loading: bool) -> ModelError:
     where = _where(message, model.label)
     if model.label == "input model":
-        return model_error(ORT_FAILED, f"the input model itself does not run in ONNX Runtime: {_condense(message)}",
-                           location=where, hint="verification compares the result with the input model, so the "
-                           "input must run; fix it, or skip the comparison with --no-verify")
+        return model_error(ORT_FAILED, "the input model itself does not run in ONNX Runtime: "
+                           + _condense(message), location=where,
+                           hint="verification compares the result with the input model, so the input must "
+                                "run; fix it, or skip the comparison with --no-verify")
     what = "cannot load the result" if loading else "fails running the result"
     hint = ("the result passed onnx.checker but ONNX Runtime rejects it; run with --verify-each to find the "
             "pass that made it" if loading else
@@ -374,8 +381,9 @@ def _port(value: onnx.ValueInfoProto) -> _Port:
 
 _NUMPY_TYPES = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64,
                 onnx.TensorProto.FLOAT16: np.float16, onnx.TensorProto.BOOL: np.bool_,
-                onnx.TensorProto.INT8: np.int8, onnx.TensorProto.INT16: np.int16, onnx.TensorProto.INT32: np.int32,
-                onnx.TensorProto.INT64: np.int64, onnx.TensorProto.UINT8: np.uint8,
+                onnx.TensorProto.INT8: np.int8, onnx.TensorProto.INT16: np.int16,
+                onnx.TensorProto.INT32: np.int32, onnx.TensorProto.INT64: np.int64,
+                onnx.TensorProto.UINT8: np.uint8,
                 onnx.TensorProto.UINT16: np.uint16, onnx.TensorProto.UINT32: np.uint32,
                 onnx.TensorProto.UINT64: np.uint64, onnx.TensorProto.STRING: np.object_}
 
@@ -405,7 +413,8 @@ def _plan(ref: _Model, cand: _Model, renames: dict[str, str]) -> _Plan:
             plan.from_reference[port.name] = (source, port.dtype)
         else:
             plan.new_inputs.append(port)
-            plan.messages.append(f"input `{port.name}` has no counterpart in the input model: fed random data")
+            plan.messages.append(f"input `{port.name}` has no counterpart in the input model: "
+                                 "fed random data")
     for port in cand.outputs:
         source = renames.get(port.name, port.name)
         if source in ref.tensors:
@@ -416,14 +425,16 @@ def _plan(ref: _Model, cand: _Model, renames: dict[str, str]) -> _Plan:
     declared = {p.name for p in ref.outputs} | ref_input_names
     plan.marked = sorted({t for t in wanted if t not in declared})
     if plan.marked:
-        plan.messages.append("intermediate tensors of the input model compared or fed: " + ", ".join(plan.marked))
+        plan.messages.append("intermediate tensors of the input model compared or fed: "
+                             + ", ".join(plan.marked))
     return plan
 
 
 def _common_shape(ref: _Port, cand: _Port | None, dims: dict[str, int]) -> list[int]:
     """Concrete dims win (the reference's first); symbolic ones take `dims[name]` or 1."""
     shape = ref.shape if ref.shape is not None else (cand.shape if cand is not None else None) or []
-    other = cand.shape if cand is not None and cand.shape is not None and len(cand.shape) == len(shape) else None
+    other = cand.shape if cand is not None and cand.shape is not None else None
+    other = other if other is not None and len(other) == len(shape) else None
     out = []
     for i, dim in enumerate(shape):
         alt = other[i] if other is not None else None
@@ -455,8 +466,8 @@ def _load_data(path: Path, ref_inputs: list[_Port]) -> list[dict[str, np.ndarray
     for name, array in arrays.items():
         if name not in by_name:
             best = did_you_mean(name, by_name)
-            raise model_error(BAD_DATA, f"`{path.name}` holds an array `{name}` but the input model has no such "
-                              "input", location=str(path),
+            raise model_error(BAD_DATA, f"`{path.name}` holds an array `{name}` but the input model has "
+                              "no such input", location=str(path),
                               hint=f"did you mean `{best}`?" if best else "inputs: " + ", ".join(by_name))
         per_name[name] = _split_samples(array, by_name[name], path)
     counts = {len(v) for v in per_name.values() if len(v) > 1}
@@ -490,8 +501,8 @@ def _split_samples(array: np.ndarray, port: _Port, path: Path) -> list[np.ndarra
         return list(array)
     if array.ndim == rank:
         return [array]
-    raise model_error(BAD_DATA, f"array `{port.name}` in `{path.name}` has shape {list(array.shape)}, the input "
-                      f"has rank {rank}", location=str(path),
+    raise model_error(BAD_DATA, f"array `{port.name}` in `{path.name}` has shape {list(array.shape)}, "
+                      f"the input has rank {rank}", location=str(path),
                       hint=f"give shape {port.shape} or [samples] + {port.shape}")
 
 
@@ -501,8 +512,9 @@ def _feeds(plan: _Plan, settings: VerifySettings, sample: dict[str, np.ndarray],
     cand_feeds: dict[str, np.ndarray] = {}
     for port in plan.ref_inputs:
         cand = plan.shared.get(port.name)
-        given = sample.get(port.name)
-        value = given if given is not None else _random(rng, port.dtype, _common_shape(port, cand, settings.dims))
+        value = sample.get(port.name)
+        if value is None:
+            value = _random(rng, port.dtype, _common_shape(port, cand, settings.dims))
         value = np.asarray(value).astype(port.dtype, copy=False)
         if cand is not None and cand.dtype is not None and cand.dtype != port.dtype:
             # round through the candidate's type, so both models see exactly the same numbers
@@ -656,9 +668,9 @@ def verify(reference: onnx.ModelProto | Path, candidate: onnx.ModelProto | Path,
         ref, cand = _open(reference, "input model", stack), _open(candidate, "result", stack)
         cand_session = _session(cand, [])
         plan = _plan(ref, cand, renames or {})
-        ref_session = _session(ref, plan.marked)
-        plain_session = _session(ref, plan.marked, optimize=False) if derive else None
-        count, stats = _compare(plan, settings, (ref, ref_session, plain_session), (cand, cand_session), report)
+        runs = _Sessions(ref, _session(ref, plan.marked), _session(ref, plan.marked, optimize=False) if derive
+                         else None, cand, cand_session)
+        count, stats = _compare(plan, settings, runs, report)
     checks = [_check(n, plan.compare[n], stats[n], settings, derive) for n in plan.compare]
     checks += [_unmatched(n, stats[n], settings) for n in plan.unmatched]
     messages = plan.messages + _notes(settings, derive, count)
@@ -667,24 +679,36 @@ def verify(reference: onnx.ModelProto | Path, candidate: onnx.ModelProto | Path,
     return Verification(checks, passed, count, time.perf_counter() - start, messages)
 
 
-def _compare(plan: _Plan, settings: VerifySettings, ref, cand, report: Progress) -> tuple[int, dict[str, _Stats]]:
+@dataclass
+class _Sessions:
+    """The models and their ONNX Runtime sessions; `plain` is the unoptimized reference, for noise."""
+
+    ref: _Model
+    ref_session: Any
+    plain_session: Any
+    cand: _Model
+    cand_session: Any
+
+
+def _compare(plan: _Plan, settings: VerifySettings, runs: _Sessions,
+             report: Progress) -> tuple[int, dict[str, _Stats]]:
     """Run every sample through both models, folding the differences into one `_Stats` per output."""
-    (ref_model, ref_session, plain_session), (cand_model, cand_session) = ref, cand
     rtol = settings.rtol if settings.rtol is not None else DEFAULT_RTOL
     stats = {name: _Stats() for name in list(plan.compare) + plan.unmatched}
     count, samples = _samples(plan, settings)
     for index, (ref_feeds, cand_feeds) in enumerate(samples):
         report(f"verify: sample {index + 1}/{count}", index / count)
-        want = _run(ref_session, ref_model, ref_feeds)
-        values = {**ref_feeds, **want}
+        values = {**ref_feeds, **_run(runs.ref_session, runs.ref, ref_feeds)}
         cand_feeds.update({c: values[r].astype(dtype or values[r].dtype, copy=False)
                            for c, (r, dtype) in plan.from_reference.items()})
-        got = _run(cand_session, cand_model, cand_feeds)
-        plain = _run(plain_session, ref_model, ref_feeds) if plain_session is not None else None
+        got = _run(runs.cand_session, runs.cand, cand_feeds)
+        plain = None
+        if runs.plain_session is not None:
+            plain = {**ref_feeds, **_run(runs.plain_session, runs.ref, ref_feeds)}
         for name, source in plan.compare.items():
             stats[name].add(got[name], values[source], rtol)
             if plain is not None:
-                stats[name].add_noise(values[source], {**ref_feeds, **plain}[source])
+                stats[name].add_noise(values[source], plain[source])
         for name in plan.unmatched:
             stats[name].shape, stats[name].dtype = list(got[name].shape), str(got[name].dtype)
     return count, stats

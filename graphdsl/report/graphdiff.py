@@ -87,7 +87,8 @@ class _Columns:
 
     def store(self) -> Store:
         return Store(list(map(id, self.nodes)), [self.ops, self.domains, self.names],
-                     [Ragged(self.inputs, self.input_counts, is_not), Ragged(self.outputs, self.output_counts, is_not),
+                     [Ragged(self.inputs, self.input_counts, is_not),
+                      Ragged(self.outputs, self.output_counts, is_not),
                       Ragged(self.attr_keys, self.attr_counts), Ragged(self.attr_values, self.attr_counts)])
 
 
@@ -116,8 +117,9 @@ def _record_graph(graph: gs.Graph, cols: _Columns, pending: list) -> None:
     cols.ops.extend(ops)
     cols.domains.extend(domains)
     cols.names.extend(names)
-    for flat, counts, lists in ((cols.inputs, cols.input_counts, inputs),
-                                (cols.outputs, cols.output_counts, outputs), (cols.attr_keys, cols.attr_counts, attrs)):
+    ragged = ((cols.inputs, cols.input_counts, inputs), (cols.outputs, cols.output_counts, outputs),
+              (cols.attr_keys, cols.attr_counts, attrs))
+    for flat, counts, lists in ragged:
         flat.extend(chain.from_iterable(lists))
         counts.extend(map(len, lists))
     start = len(cols.attr_values)

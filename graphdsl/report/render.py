@@ -96,7 +96,7 @@ def _diff_cells(diff: "GraphDiff | None") -> tuple[str, str, str]:
 
 
 def passes_table(report: "Report") -> Table:
-    """One row per pass (nodes and initializers as +added −removed ~changed, op delta, time), then totals."""
+    """A row per pass (nodes and initializers as +added −removed ~changed, op delta, time), then totals."""
     table = Table(title="Passes", box=box.SIMPLE_HEAD, title_justify="left", expand=True, pad_edge=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("pass", ratio=3, overflow="fold")
@@ -106,12 +106,12 @@ def passes_table(report: "Report") -> Table:
     table.add_column("time", justify="right", no_wrap=True)
     for index, record in enumerate(report.passes, 1):
         add_row(table, str(index), _pass_cell(record), *_diff_cells(record.diff), duration(record.seconds),
-                      end_section=index == len(report.passes))
+                end_section=index == len(report.passes))
     t = report.totals()
     add_row(table, "", Text("total", style="bold"),
-                  _changes(t["nodes_added"], t["nodes_removed"], t["nodes_changed"]),
-                  _changes(t["initializers_added"], t["initializers_removed"], t["initializers_changed"]),
-                  op_delta_text(t["op_delta"]), duration(sum(p.seconds for p in report.passes)))
+            _changes(t["nodes_added"], t["nodes_removed"], t["nodes_changed"]),
+            _changes(t["initializers_added"], t["initializers_removed"], t["initializers_changed"]),
+            op_delta_text(t["op_delta"]), duration(sum(p.seconds for p in report.passes)))
     return table
 
 
@@ -184,7 +184,8 @@ def io_table(before: "ModelSummary", after: "ModelSummary") -> Table:
         for name, b, a in _paired(old, new):
             same = b is not None and a is not None and b.signature == a.signature
             style = "" if same else "yellow"
-            add_row(table, kind, name, b.signature if b else "—", Text(a.signature if a else "—", style=style))
+            after_text = Text(a.signature if a else "—", style=style)
+            add_row(table, kind, name, b.signature if b else "—", after_text)
     return table
 
 
@@ -240,8 +241,8 @@ def verification_table(verification: "Verification") -> Table:
     table.add_column("result", no_wrap=True)
     for c in verification.outputs:
         result = Text("PASS", style="bold green") if c.passed else Text("FAIL", style="bold red")
-        add_row(table, _output_cell(c), number(c.max_abs), number(c.max_rel), _cosine(c.cosine), number(c.noise),
-                      number(c.atol), number(c.rtol), result)
+        add_row(table, _output_cell(c), number(c.max_abs), number(c.max_rel), _cosine(c.cosine),
+                number(c.noise), number(c.atol), number(c.rtol), result)
     return table
 
 

@@ -58,7 +58,8 @@ class TensorInfo:
 
     def to_json(self) -> dict[str, Any]:
         """Keys: name, dtype, shape (a list, or null for an unknown rank; unknown dims are null)."""
-        return {"name": self.name, "dtype": self.dtype, "shape": None if self.shape is None else list(self.shape)}
+        shape = None if self.shape is None else list(self.shape)
+        return {"name": self.name, "dtype": self.dtype, "shape": shape}
 
 
 @dataclass
