@@ -24,6 +24,12 @@ _new = object.__new__
 _new_list = list.__new__
 _extend = list.extend
 _append = list.append
+# gs's Node and Tensor define __setattr__ in Python, so plain assignment would run it; __dict__.update
+# would be as fast but materialises a dict per object, which slows every later attribute access (and
+# every garbage collection) for whoever uses the graph. object.__setattr__ keeps CPython's inline values.
+_set = object.__setattr__
+
+ORIGIN = "_gds_origin"  # extra instance attribute of imported nodes and graphs; read by exporter.py
 
 
 def sync_list(parent, field_name: str, items=()) -> SynchronizedList:
@@ -39,29 +45,59 @@ def sync_list(parent, field_name: str, items=()) -> SynchronizedList:
 def variable(name: str, dtype=None, shape=None, type_name: str = "tensor_type") -> gs.Variable:
     """A gs.Variable with no producers or consumers yet."""
     t = _new(gs.Variable)
-    t.__dict__.update(name=name, inputs=sync_list(t, "outputs"), outputs=sync_list(t, "inputs"),
-                      dtype=dtype, shape=shape, type=type_name)
+    _set(t, "name", name)
+    _set(t, "inputs", sync_list(t, "outputs"))
+    _set(t, "outputs", sync_list(t, "inputs"))
+    _set(t, "dtype", dtype)
+    _set(t, "shape", shape)
+    _set(t, "type", type_name)
     return t
 
 
 def constant(name: str, values, data_location: int | None = None) -> gs.Constant:
     """A gs.Constant over `values` (a numpy array or a gs.LazyValues)."""
     t = _new(gs.Constant)
-    t.__dict__.update(name=name, inputs=sync_list(t, "outputs"), outputs=sync_list(t, "inputs"),
-                      _values=values, data_location=data_location, _export_dtype=None)
+    _set(t, "name", name)
+    _set(t, "inputs", sync_list(t, "outputs"))
+    _set(t, "outputs", sync_list(t, "inputs"))
+    _set(t, "_values", values)
+    _set(t, "data_location", data_location)
+    _set(t, "_export_dtype", None)
     return t
 
 
-def node(op: str, name: str, attrs: OrderedDict, inputs: list, outputs: list, domain) -> gs.Node:
-    """A gs.Node wired to its tensors: it joins each input's consumers and each output's producers."""
+def node(op: str, name: str, attrs: OrderedDict, inputs: list, outputs: list, domain, origin=None) -> gs.Node:
+    """A gs.Node wired to its tensors: it joins each input's consumers and each output's producers.
+
+    `origin`, when given, is stored as the extra attribute ORIGIN (read by the exporter).
+    """
     n = _new(gs.Node)
-    n.__dict__.update(op=op, name=name, attrs=attrs, inputs=sync_list(n, "outputs", inputs),
-                      outputs=sync_list(n, "inputs", outputs), domain=domain)
+    _set(n, "op", op)
+    _set(n, "name", name)
+    _set(n, "attrs", attrs)
+    _set(n, "inputs", sync_list(n, "outputs", inputs))
+    _set(n, "outputs", sync_list(n, "inputs", outputs))
+    _set(n, "domain", domain)
+    if origin is not None:
+        _set(n, ORIGIN, origin)
     for t in inputs:
         _append(t.outputs, n)
     for t in outputs:
         _append(t.inputs, n)
     return n
+
+
+def set_origin(obj, origin) -> None:
+    """Attach the importer's record of where an object's bytes are (gs.Graph's __setattr__ bypassed)."""
+    _set(obj, ORIGIN, origin)
+
+
+def origin_of(obj):
+    """The importer's record for a node or graph, or None (never materialises an instance dict)."""
+    try:
+        return object.__getattribute__(obj, ORIGIN)
+    except AttributeError:
+        return None
 
 
 def graph(cls, functions: list, **fields):
@@ -71,6 +107,9 @@ def graph(cls, functions: list, **fields):
     the importer passes the same `functions` list to every graph it builds, which is the same result.
     """
     g = _new(cls)
-    g.__dict__.update(fields)
-    g.__dict__.update(__name__=fields["name"], name_idx=0, _functions=functions)
+    for key, value in fields.items():
+        _set(g, key, value)
+    _set(g, "__name__", fields["name"])
+    _set(g, "name_idx", 0)
+    _set(g, "_functions", functions)
     return g

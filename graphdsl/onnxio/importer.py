@@ -32,7 +32,7 @@ from graphdsl.onnxio.values import ExternalValues, MappedValues, ProtoValues, Te
 
 log = logging.getLogger(__name__)
 
-ORIGIN = "_gds_origin"  # instance attribute on imported gs objects; read by exporter.py
+from graphdsl.onnxio.construct import ORIGIN  # noqa: F401 - re-exported for the reader
 
 
 @dataclass
@@ -41,8 +41,9 @@ class GraphOrigin:
 
     Attributes:
         source: The buffer's owner.
-        value_infos: For each of "input", "output", "value_info": tensor name -> (start, end, signature)
-            of its ValueInfoProto field, signature being (dtype, shape tuple, type) as imported.
+        value_infos: For each of "input", "output", "value_info": tensor name -> (start, payload start,
+            end, signature) of its ValueInfoProto field, signature being (dtype, shape tuple, type) as
+            imported.
         extra: Spans of the fields gs.Graph has no place for (quantization annotations, metadata_props,
             unknown fields), re-emitted as they were.
     """
@@ -133,7 +134,7 @@ class Importer:
             origin.value_infos[key] = self._vi_spans(getattr(proto, key), spans.get(number))
         g.nodes = self._nodes(proto.node, spans.get(wire.GRAPH_NODE), local, job.outer)
         origin.extra = _extra_spans(fields, _GRAPH_KNOWN) if fields is not None else []
-        g.__dict__[ORIGIN] = origin
+        construct.set_origin(g, origin)
 
     def _initializers(self, job: _Job, local: dict) -> None:
         proto, raw = job.layout.proto, job.layout.initializers
@@ -221,7 +222,7 @@ class Importer:
             return {}
         out = {}
         for vi, span in zip(protos, spans):
-            out.setdefault(vi.name, (span[2], span[4], self._signature(vi)))
+            out.setdefault(vi.name, (span[2], span[3], span[4], self._signature(vi)))
         return out
 
     # nodes
@@ -231,7 +232,7 @@ class Importer:
         nodes = []
         get = local.get
         make_node, make_var = construct.node, construct.variable
-        source = self.source
+        source_id = self.source.id
         for i, p in enumerate(protos):
             in_names = tuple(p.input)
             ins = []
@@ -254,11 +255,13 @@ class Importer:
                 attrs, snapshot = self._attributes(p.attribute, span, local, outer)
             else:
                 attrs, snapshot = OrderedDict(), ()
-            n = make_node(p.op_type, p.name, attrs, ins, outs, p.domain if p.HasField("domain") else None)
+            op, name, domain = p.op_type, p.name, p.domain if p.HasField("domain") else None
+            origin = None
             if spans is not None:
                 span = spans[i]
-                n.__dict__[ORIGIN] = (source, span[2], span[4], in_names, out_names, snapshot)
-            nodes.append(n)
+                # Only strings, ints and tuples of them: the garbage collector stops tracking such tuples.
+                origin = (source_id, span[2], span[4], op, name, domain, in_names, out_names, snapshot)
+            nodes.append(make_node(op, name, attrs, ins, outs, domain, origin))
         return nodes
 
     def _missing(self, name: str, local: dict, outer: list):
@@ -272,24 +275,36 @@ class Importer:
         return t
 
     def _attributes(self, protos, node_span, local: dict, outer: list) -> tuple[OrderedDict, tuple]:
-        """Attribute values by a type switch, and a snapshot the exporter compares against."""
+        """Attribute values by a type switch, and a snapshot the exporter compares them against.
+
+        A snapshot entry is (name, type, index among the node's attributes, token): the token is the
+        value itself for scalars, a tuple copy for lists, (name, values key) for tensors, None for what
+        the exporter always re-encodes (graphs, protos). Tokens hold no mutable objects, so a pass that
+        edits a list in place is still seen, and the snapshot stays invisible to the garbage collector.
+        """
         attrs = OrderedDict()
         snapshot = []
         attr_spans = None
         for k, a in enumerate(protos):
             kind = a.type
+            token = None
             if a.ref_attr_name:
                 value = gs.Node.AttributeRef(a.ref_attr_name, misc.convert_from_onnx_attr_type(kind))
+                token = ("ref", a.ref_attr_name)
             elif kind in _SCALAR:
-                value = getattr(a, _SCALAR[kind])
+                value = token = getattr(a, _SCALAR[kind])
             elif kind in _LISTS:
                 value = list(getattr(a, _LISTS[kind]))
+                token = tuple(value)
             elif kind == AttributeProto.STRING:
-                value = _decode(a.s)
+                value = token = _decode(a.s)
             elif kind == AttributeProto.STRINGS:
                 value = [_decode(s) for s in a.strings]
+                token = tuple(value)
             elif kind == AttributeProto.TENSOR:
-                value = construct.constant(a.t.name, self.tensor_values(a.t), _data_location(a.t))
+                values = self.tensor_values(a.t)
+                value = construct.constant(a.t.name, values, _data_location(a.t))
+                token = (a.t.name, values.key)
             elif kind == AttributeProto.GRAPH:
                 if attr_spans is None and node_span is not None:
                     attr_spans = [f for f in wire.scan(self.buffer, node_span[3], node_span[4])
@@ -303,7 +318,7 @@ class Importer:
                 log.warning("attribute `%s` has undefined type %d: skipped, as graphsurgeon does", a.name, kind)
                 continue
             attrs[a.name] = value
-            snapshot.append((a.name, value, _frozen(value), kind))
+            snapshot.append((a.name, kind, k, token))
         return attrs, tuple(snapshot)
 
     def _subgraph(self, proto: onnx.GraphProto, attr_span, local: dict, outer: list) -> gs.Graph:
@@ -335,8 +350,8 @@ class Importer:
         func = construct.graph(gs.Function, self.functions, nodes=nodes, inputs=inputs, outputs=outputs,
                                name=proto.name, doc_string=proto.doc_string, opset=opset or self.opset,
                                import_domains=domains, ir_version=None, domain=proto.domain, attrs=attrs)
-        func.__dict__[ORIGIN] = GraphOrigin(self.source, extra=_extra_spans(fields, _FUNCTION_KNOWN)
-                                            if fields is not None else [])
+        construct.set_origin(func, GraphOrigin(self.source, extra=_extra_spans(fields, _FUNCTION_KNOWN)
+                                               if fields is not None else []))
         self._drain()
         return func
 
@@ -349,15 +364,6 @@ class Importer:
 
 _GRAPH_KNOWN = {1, 2, 5, 10, 11, 12, 13, 15}  # node, name, initializer, doc, input, output, value_info, sparse
 _FUNCTION_KNOWN = {1, 4, 5, 6, 7, 8, 9, 10, 11}  # name, input, output, attribute, node, doc, opsets, domain, defaults
-
-
-def _frozen(value):
-    """What the exporter compares an attribute against to see that no pass changed it in place."""
-    if type(value) is list:
-        return tuple(value)
-    if type(value) is gs.Constant:
-        return value._values, value.name
-    return None
 
 
 def _spans_by_field(fields) -> dict[int, list]:

@@ -18,7 +18,8 @@ from google.protobuf.message import DecodeError
 from graphdsl.diagnostics import model_error
 from graphdsl.onnxio import wire
 from graphdsl.onnxio.codes import MODEL_CORRUPT
-from graphdsl.onnxio.importer import ORIGIN, GraphLayout, Importer, opset_id
+from graphdsl.onnxio.construct import origin_of
+from graphdsl.onnxio.importer import GraphLayout, Importer, opset_id
 from graphdsl.onnxio.meta import LoadedModel, ModelMeta
 from graphdsl.onnxio.source import ModelSource
 from graphdsl.onnxio.values import ExternalValues
@@ -177,7 +178,7 @@ def _model_opset(model: onnx.ModelProto) -> int | None:
 def _meta(model: onnx.ModelProto, top: list, buf, graph) -> ModelMeta:
     extra = _join(buf, [f for f in top if f[0] not in _MODEL_KNOWN])
     # The main graph's extra fields move to the meta, which outlives a pass replacing the graph object.
-    origin = graph.__dict__[ORIGIN]
+    origin = origin_of(graph)
     graph_extra = b"".join(buf[a:b] for a, b in origin.extra)
     origin.extra = []
     return ModelMeta(

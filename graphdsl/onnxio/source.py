@@ -7,8 +7,10 @@ hurries that along when the caller knows the graph is finished with.
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
+import weakref
 from pathlib import Path
 
 from graphdsl.diagnostics import model_error
@@ -16,10 +18,25 @@ from graphdsl.onnxio.codes import EXTERNAL_SHORT, MODEL_CORRUPT, MODEL_UNREADABL
 from graphdsl.onnxio.external import ExternalFile, resolve_location
 
 
+_live: dict[int, "weakref.ref[ModelSource]"] = {}
+_ids = itertools.count(1)
+
+
+def source_by_id(source_id: int) -> "ModelSource | None":
+    """The source with this id, if it is still alive.
+
+    Nodes refer to their source by id rather than by reference: a tuple of only strings and ints is
+    untracked by the cyclic garbage collector, and a graph has one such tuple per node.
+    """
+    ref = _live.get(source_id)
+    return ref() if ref is not None else None
+
+
 class ModelSource:
     """The bytes of one serialized ModelProto, and the external data files it names.
 
     Attributes:
+        id: A number naming this source for as long as it lives (see source_by_id).
         path: The model file, or None for a model imported from memory.
         base_dir: The folder external data paths are relative to (None: the model may not use any).
         buffer: A memoryview over the whole serialized model.
@@ -35,6 +52,8 @@ class ModelSource:
         self._fd = fd
         self._map = mapping
         self._externals: dict[Path, ExternalFile] = {}
+        self.id = next(_ids)
+        _live[self.id] = weakref.ref(self, lambda _, key=self.id: _live.pop(key, None))
 
     @classmethod
     def open(cls, path: Path) -> "ModelSource":

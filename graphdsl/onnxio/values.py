@@ -14,6 +14,7 @@ export_onnx through `.tensor`) treats them as its own.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -43,6 +44,9 @@ for _name in ("FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", 
         _ONE_BYTE[getattr(TensorProto, _name)] = 1
 
 
+_keys = itertools.count(1)
+
+
 @functools.lru_cache(maxsize=None)
 def gs_dtype(data_type: int):
     """The dtype graphsurgeon gives a tensor of this ONNX type: numpy's, or the ONNX enum if none."""
@@ -68,6 +72,7 @@ class TensorValues(LazyValues):
         header: The TensorProto without its data (name, dims, data_type, and any other field).
         name: The tensor's name in the source.
         span: (source, start, end) of the whole TensorProto field in the source, or None.
+        key: A number unique to this object within the process.
         shape: Tuple of dims, as numpy reports shapes.
         dtype: What graphsurgeon would report: a numpy dtype, or the ONNX type enum.
         nbytes: Bytes of the stored data.
@@ -78,6 +83,7 @@ class TensorValues(LazyValues):
         self.header = header
         self.name = header.name  # gs's exporter renames `.tensor` in place; this stays the original
         self.span = span  # (source, start, end) of the unchanged TensorProto field, for the writer
+        self.key = next(_keys)  # lets a node's attribute snapshot name these values without referencing them
         self.shape = tuple(header.dims)
         self.data_type = header.data_type
         self.dtype = gs_dtype(header.data_type)

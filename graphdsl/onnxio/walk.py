@@ -7,11 +7,10 @@ from typing import Iterator
 import onnx_graphsurgeon as gs
 
 
-def subgraphs_of(node: gs.Node) -> Iterator[gs.Graph]:
+def subgraphs_of(node: gs.Node) -> list[gs.Graph]:
     """The graphs a node holds in its attributes, in attribute order."""
-    for value in node.attrs.values():
-        if isinstance(value, gs.Graph):
-            yield value
+    attrs = node.attrs
+    return [v for v in attrs.values() if isinstance(v, gs.Graph)] if attrs else []
 
 
 def all_graphs(graph: gs.Graph, functions: bool = True) -> list[gs.Graph]:
@@ -26,7 +25,7 @@ def all_graphs(graph: gs.Graph, functions: bool = True) -> list[gs.Graph]:
             continue
         seen.add(id(g))
         order.append(g)
-        children = [sub for node in g.nodes for sub in subgraphs_of(node)]
+        children = [sub for node in g.nodes if node.attrs for sub in subgraphs_of(node)]
         stack.extend(reversed(children))
     return order
 

@@ -1,0 +1,228 @@
+"""Writing models: a gs.Graph -> an .onnx file (and its external data file), streamed and atomic.
+
+The serialized model never exists in memory as a whole: the exporter describes it as pieces (see
+chunks.py) and they are written one after another, weights straight from the mapped source, from
+numpy buffers, or file-to-file from the input's external data. Both files are written to temporary
+names, fsynced, and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import onnx
+import onnx_graphsurgeon as gs
+
+from graphdsl.diagnostics import model_error
+from graphdsl.onnxio import atomic
+from graphdsl.onnxio.chunks import Chunks
+from graphdsl.onnxio.construct import origin_of
+from graphdsl.onnxio.codes import EXTERNAL_OUTSIDE, MODEL_UNREADABLE, OVERWRITES_INPUT
+from graphdsl.onnxio.exporter import Exporter, ExternalSink, opset_imports
+from graphdsl.onnxio.irversion import choose_ir_version
+from graphdsl.onnxio.meta import ModelMeta
+from graphdsl.onnxio.ranges import FileRange, copy_range, write_all
+
+PROTOBUF_LIMIT = (1 << 31) - 1  # protobuf refuses to parse a message of 2 GiB or more
+_BUFFER = 1 << 22  # small pieces are gathered up to this size before a write system call
+
+
+@dataclass
+class WriteResult:
+    """What `write_model` wrote.
+
+    Attributes:
+        path: The model file.
+        external_data: The external data file, or None when every weight is inside the model.
+        ir_version: The IR version written.
+        notes: Decisions the caller may want to report (external data chosen for size, IR raised).
+    """
+
+    path: Path
+    external_data: Path | None
+    ir_version: int
+    notes: list[str] = field(default_factory=list)
+
+
+def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *, ir_version: int | None = None) -> onnx.ModelProto:
+    """The graph as an in-memory ModelProto (lazy weights are read into it).
+
+    Args:
+        graph: The graph.
+        meta: Model fields the graph does not hold (from `read_model`); None writes none.
+        ir_version: IR version to write; None: the graph's, capped at what onnxruntime reads. Raised to
+            the minimum the opsets need either way.
+
+    Returns:
+        The model, with all weights inline.
+
+    Raises:
+        ValueError: If the model would exceed protobuf's 2 GB limit (use `write_model`).
+    """
+    ir, _ = choose_ir_version(ir_version, graph.ir_version, opset_imports(graph))
+    with _gc_paused():
+        data = Exporter(file_ranges=False).model(graph, meta or ModelMeta(), ir).to_bytes()
+        if len(data) > PROTOBUF_LIMIT:
+            raise ValueError(f"the model is {len(data) >> 20} MiB, over protobuf's 2 GiB limit: use write_model, "
+                             "which stores weights as external data")
+        return onnx.ModelProto.FromString(data)
+
+
+def write_model(graph: gs.Graph, path: str | os.PathLike, meta: ModelMeta | None = None, *,
+                ir_version: int | None = None, external_data: str | None = None, size_threshold: int = 1024,
+                input_path: str | os.PathLike | None = None, overwrite_input: bool = False) -> WriteResult:
+    """Write the graph to an .onnx file, atomically, streaming weights instead of copying them.
+
+    Args:
+        graph: The graph.
+        path: The model file to write; its folder must exist.
+        meta: Model fields the graph does not hold (from `read_model`).
+        ir_version: As for `export_model`.
+        external_data: File name (relative to the model's folder) for initializers of at least
+            `size_threshold` bytes; None keeps them inside the model unless it would exceed 2 GB, in
+            which case `<model name>.data` is used and a note says so.
+        size_threshold: Smallest initializer, in bytes, that goes to the external data file.
+        input_path: The model the graph was read from; writing over it (or over an external data file
+            the graph still reads) is refused unless `overwrite_input`.
+        overwrite_input: Allow replacing the input. The old file stays readable until the new one is
+            complete, so this is safe even while its weights are still mapped.
+
+    Returns:
+        What was written.
+
+    Raises:
+        ModelError: GDS304 (would overwrite the input), GDS303 (external_data outside the model's
+            folder), GDS301 (the folder cannot be written).
+    """
+    path = Path(path)
+    meta = meta or ModelMeta()
+    notes: list[str] = []
+    ir, note = choose_ir_version(ir_version, graph.ir_version, opset_imports(graph))
+    notes += [note] if note else []
+    data_path = _data_path(path, external_data) if external_data else None
+    with _gc_paused():
+        sink = ExternalSink(external_data, size_threshold) if external_data else None
+        exporter = Exporter(sink)
+        chunks = exporter.model(graph, meta, ir)
+        if sink is None and chunks.size > PROTOBUF_LIMIT:
+            external_data = f"{path.name}.data"
+            data_path = _data_path(path, external_data)
+            notes.append(f"the model would be {chunks.size >> 20} MiB, over protobuf's 2 GiB limit: weights of "
+                         f"{size_threshold} bytes or more are stored in `{external_data}`")
+            sink = ExternalSink(external_data, size_threshold)
+            exporter = Exporter(sink)
+            chunks = exporter.model(graph, meta, ir)
+        origin = origin_of(graph)
+        reads = exporter.reads | ({origin.source.path} if origin is not None and origin.source.path else set())
+        _refuse_overwrite(reads, path, data_path, input_path, overwrite_input)
+        _write_files(path, chunks, data_path, sink.chunks if sink else None)
+    return WriteResult(path, data_path if sink and sink.chunks.size else None, ir, notes)
+
+
+def _data_path(path: Path, location: str) -> Path:
+    relative = PurePosixPath(location)
+    if not location or relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 1:
+        raise model_error(EXTERNAL_OUTSIDE, f"external data file `{location}` must be a plain file name beside the "
+                          "model", location=str(path), hint=f"for example `{path.name}.data`")
+    return path.parent / location
+
+
+def _refuse_overwrite(reads: set, path: Path, data_path: Path | None, input_path, overwrite_input: bool) -> None:
+    """GDS304 when an output would replace the input model or a file the output copies bytes from."""
+    if overwrite_input:
+        return
+    protected = set(reads) | ({Path(input_path)} if input_path is not None else set())
+    for target in (path, data_path):
+        if target is None:
+            continue
+        for src in protected:
+            if _same_file(target, src):
+                raise model_error(OVERWRITES_INPUT, f"writing `{target}` would overwrite the input `{src}`",
+                                  location=str(target), hint="choose another output path, or pass "
+                                  "--overwrite-input (overwrite_input=True) to replace the input")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links
+    except OSError:
+        return False
+
+
+def _write_files(path: Path, chunks: Chunks, data_path: Path | None, data: Chunks | None) -> None:
+    """Write model and data file to temporary names, fsync both, then rename both into place."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        if data is not None and data.size:
+            temps.append((_write_temp(data_path, data), data_path))
+        temps.append((_write_temp(path, chunks), path))
+        for temp, final in temps:
+            atomic.commit(temp, final)
+    except BaseException:
+        for temp, _ in temps:
+            atomic.discard(temp)
+        raise
+
+
+def _write_temp(path: Path, chunks: Chunks) -> Path:
+    try:
+        temp, fd = atomic.open_temp(path)
+    except OSError as e:
+        raise model_error(MODEL_UNREADABLE, f"cannot write `{path}`: {e.strerror}", location=str(path)) from None
+    try:
+        _stream(fd, chunks.finish())
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        atomic.discard(temp)
+        raise
+    os.close(fd)
+    return temp
+
+
+def _stream(fd: int, parts: list) -> None:
+    """Write the pieces in order: small ones gathered, big ones directly, file ranges file-to-file."""
+    pending: list = []
+    pending_size = 0
+    for part in parts:
+        if isinstance(part, FileRange):
+            _flush(fd, pending)
+            pending, pending_size = [], 0
+            copy_range(part.file.fileno(), part.offset, part.length, fd)
+            continue
+        n = len(part) if isinstance(part, bytes) else memoryview(part).nbytes
+        if n >= _BUFFER:
+            _flush(fd, pending)
+            pending, pending_size = [], 0
+            write_all(fd, part)
+            continue
+        pending.append(part)
+        pending_size += n
+        if pending_size >= _BUFFER:
+            _flush(fd, pending)
+            pending, pending_size = [], 0
+    _flush(fd, pending)
+
+
+def _flush(fd: int, pending: list) -> None:
+    if pending:
+        write_all(fd, b"".join(pending))
+
+
+@contextmanager
+def _gc_paused():
+    # Serializing walks every node and allocates as it goes; the cyclic collector repeatedly walking a
+    # million live graph objects meanwhile would only cost time.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
