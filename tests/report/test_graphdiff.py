@@ -16,7 +16,8 @@ def chain_graph() -> gs.Graph:
     x = gs.Variable("x", np.float32, [2, 4])
     w, s = gs.Constant("w", np.ones([4], np.float32)), gs.Constant("s", np.array(2.0, np.float32))
     a, r, t, y = (gs.Variable(n, np.float32, None) for n in ("a", "r", "t", "y"))
-    nodes = [gs.Node("Add", "add", inputs=[x, w], outputs=[a]), gs.Node("Relu", "relu", inputs=[a], outputs=[r]),
+    nodes = [gs.Node("Add", "add", inputs=[x, w], outputs=[a]),
+             gs.Node("Relu", "relu", inputs=[a], outputs=[r]),
              gs.Node("Transpose", "tr", attrs={"perm": [1, 0]}, inputs=[r], outputs=[t]),
              gs.Node("Mul", "mul", inputs=[t, s], outputs=[y])]
     return gs.Graph(nodes=nodes, inputs=[x], outputs=[y])
@@ -44,7 +45,8 @@ def test_node_added():
     y2 = gs.Variable("y2", np.float32, None)
     g.nodes.append(gs.Node("Neg", "neg", inputs=[g.outputs[0]], outputs=[y2]))
     d = diff(before, snapshot(g))
-    assert counts(d) == (1, 0, 0, 0, 0, 0) and [n.name for n in d.added] == ["neg"] and d.op_delta == {"Neg": 1}
+    assert counts(d) == (1, 0, 0, 0, 0, 0) and [n.name for n in d.added] == ["neg"]
+    assert d.op_delta == {"Neg": 1}
 
 
 def test_node_removed_and_its_consumer_rewired():
@@ -98,7 +100,8 @@ def test_initializer_added_and_removed():
     node(g, "mul").inputs[1] = gs.Constant("s2", np.array(3.0, np.float32))
     d = diff(before, snapshot(g))
     assert counts(d) == (0, 0, 1, 1, 1, 0)
-    assert [c.name for c in d.initializers_added] == ["s2"] and [c.name for c in d.initializers_removed] == ["s"]
+    assert [c.name for c in d.initializers_added] == ["s2"]
+    assert [c.name for c in d.initializers_removed] == ["s"]
 
 
 def test_constant_values_reassigned():
@@ -113,11 +116,13 @@ def test_rebuilt_node_with_same_op_and_name_pairs_up():
     g = chain_graph()
     before = snapshot(g)
     old = node(g, "tr")
-    same = gs.Node("Transpose", "tr", attrs={"perm": [1, 0]}, inputs=list(old.inputs), outputs=list(old.outputs))
+    same = gs.Node("Transpose", "tr", attrs={"perm": [1, 0]}, inputs=list(old.inputs),
+                   outputs=list(old.outputs))
     g.nodes[g.nodes.index(old)] = same
     assert diff(before, snapshot(g)).empty
     middle = snapshot(g)
-    other = gs.Node("Transpose", "tr", attrs={"perm": [0, 1]}, inputs=list(same.inputs), outputs=list(same.outputs))
+    other = gs.Node("Transpose", "tr", attrs={"perm": [0, 1]}, inputs=list(same.inputs),
+                    outputs=list(same.outputs))
     g.nodes[g.nodes.index(same)] = other
     d = diff(middle, snapshot(g))
     assert counts(d) == (0, 0, 1, 0, 0, 0) and d.changed == [other]
@@ -148,9 +153,11 @@ def if_graph() -> gs.Graph:
     c = gs.Variable("c", np.bool_, [])
     k = gs.Constant("k", np.ones([2], np.float32))
     t_out, e_mid, e_out = (gs.Variable(n, np.float32, [2]) for n in ("t_out", "e_mid", "e_out"))
-    then = gs.Graph(nodes=[gs.Node("Relu", "then_relu", inputs=[x], outputs=[t_out])], outputs=[t_out], name="then")
+    then = gs.Graph(nodes=[gs.Node("Relu", "then_relu", inputs=[x], outputs=[t_out])], outputs=[t_out],
+                    name="then")
     other = gs.Graph(nodes=[gs.Node("Add", "else_add", inputs=[x, k], outputs=[e_mid]),
-                            gs.Node("Neg", "else_neg", inputs=[e_mid], outputs=[e_out])], outputs=[e_out], name="else")
+                            gs.Node("Neg", "else_neg", inputs=[e_mid], outputs=[e_out])],
+                     outputs=[e_out], name="else")
     y = gs.Variable("y", np.float32, [2])
     cond = gs.Node("If", "branch", attrs={"then_branch": then, "else_branch": other}, inputs=[c], outputs=[y])
     return gs.Graph(nodes=[cond], inputs=[x, c], outputs=[y])
@@ -181,7 +188,8 @@ def test_to_json_keys_and_sorted_names():
     j = diff(before, snapshot(g)).to_json()
     assert list(j) == ["nodes_added", "nodes_removed", "nodes_changed", "initializers_added",
                        "initializers_removed", "initializers_changed", "op_delta", "nodes", "initializers"]
-    assert j["nodes"] == {"added": ["<Neg>"], "removed": [], "changed": ["tr"]} and j["op_delta"] == {"Neg": 1}
+    assert j["nodes"] == {"added": ["<Neg>"], "removed": [], "changed": ["tr"]}
+    assert j["op_delta"] == {"Neg": 1}
 
 
 def lazy_model() -> onnx.ModelProto:

@@ -28,7 +28,8 @@ def consts(n: int) -> list[gs.Constant]:
 
 
 def fixed_report() -> Report:
-    fusion = GraphDiff(added=nodes("Gelu", 12), removed=nodes("Mul", 24) + nodes("Erf", 12) + nodes("Add", 12),
+    fusion = GraphDiff(added=nodes("Gelu", 12),
+                       removed=nodes("Mul", 24) + nodes("Erf", 12) + nodes("Add", 12),
                        changed=nodes("MatMul", 2), initializers_removed=consts(36),
                        op_delta={"Add": -12, "Erf": -12, "Gelu": 12, "Mul": -24})
     fold = GraphDiff(removed=nodes("Shape", 3) + nodes("Gather", 3), initializers_added=consts(3),
@@ -37,14 +38,17 @@ def fixed_report() -> Report:
         PassRecord("fold_constants", "fold_constants", "bert.gds:3:1", 0.0123, fold, {"folded": 6}),
         PassRecord("rule", "rule erf_gelu", "bert.gds:5:1", 0.25, fusion, {"matches": 12},
                    ["fixpoint reached after 2 rounds"]),
-        PassRecord("save", "save(path='bert.opt.onnx')", "bert.gds:12:1", 0.0004, None, {}, ["will write bert.opt.onnx"]),
+        PassRecord("save", "save(path='bert.opt.onnx')", "bert.gds:12:1", 0.0004, None, {},
+                   ["will write bert.opt.onnx"]),
     ]
     ids = TensorInfo("input_ids", "int64", ("batch", 128))
     before = ModelSummary(1234, {"MatMul": 96, "Mul": 60, "Add": 50}, 109_482_240, 437_928_960, 200, [ids],
                           [TensorInfo("logits", "float32", ("batch", 2))])
     after = ModelSummary(1180, {"MatMul": 96, "Mul": 36, "Gelu": 12}, 109_482_237, 437_928_948, 167, [ids],
-                         [TensorInfo("logits", "float16", ("batch", 2)), TensorInfo("pooled", "float32", (1, 768))])
-    checks = [OutputCheck("logits", "logits", [1, 2], "float16", 3.2e-4, 1.5e-3, 0.9999987, 2.4e-7, 1e-3, 1e-3, True),
+                         [TensorInfo("logits", "float16", ("batch", 2)),
+                          TensorInfo("pooled", "float32", (1, 768))])
+    checks = [OutputCheck("logits", "logits", [1, 2], "float16", 3.2e-4, 1.5e-3, 0.9999987, 2.4e-7, 1e-3,
+                          1e-3, True),
               OutputCheck("pooled", "bert/pooler/out", [1, 768], "float32", 0.25, 0.91, 0.981234, None, 1e-3,
                           1e-3, False, "")]
     verification = Verification(checks, False, 4, 1.5, ["4 samples, seed 0"])
@@ -92,9 +96,10 @@ def test_json_keys_and_timings_only_under_timings():
     assert j["timings"] == {"passes": [0.0123, 0.25, 0.0004], "total": 0.2627, "verification": 1.5}
     assert list(j["passes"][0]) == ["name", "description", "location", "counts", "notes", "diff"]
     assert j["passes"][2]["diff"] is None
-    assert j["totals"] == {"nodes_added": 12, "nodes_removed": 54, "nodes_changed": 2, "initializers_added": 3,
-                           "initializers_removed": 36, "initializers_changed": 1,
-                           "op_delta": {"Add": -12, "Erf": -12, "Gather": -3, "Gelu": 12, "Mul": -24, "Shape": -3}}
+    assert j["totals"] == {"nodes_added": 12, "nodes_removed": 54, "nodes_changed": 2,
+                           "initializers_added": 3, "initializers_removed": 36, "initializers_changed": 1,
+                           "op_delta": {"Add": -12, "Erf": -12, "Gather": -3, "Gelu": 12, "Mul": -24,
+                                        "Shape": -3}}
     assert list(j["before"]) == ["node_count", "op_histogram", "parameter_count", "parameter_bytes",
                                  "initializer_count", "inputs", "outputs"]
     assert j["before"]["inputs"] == [{"name": "input_ids", "dtype": "int64", "shape": ["batch", 128]}]

@@ -29,14 +29,15 @@ def test_valid_model_has_no_findings(tmp_path):
 
 
 def test_unsorted_graph_names_the_node_and_suggests_cleanup():
-    model = make([helper.make_node("Relu", ["t"], ["y"], name="r1"), helper.make_node("Relu", ["x"], ["t"], name="r0")])
+    model = make([helper.make_node("Relu", ["t"], ["y"], name="r1"),
+                  helper.make_node("Relu", ["x"], ["t"], name="r0")])
     (d,) = check_model(model)
     assert render_text(d) == (
         "error[GDS306]: the result is not a valid ONNX model: Nodes in a graph must be topologically sorted, "
         "however input 't' of node: name: r1 OpType: Relu is not output of any previous nodes.\n"
         " --> result: node 'r1' (Relu)\n"
-        "  = help: a node reads a tensor that no earlier node produces: run `cleanup` (it sorts the graph) or "
-        "check that the pass connected every input")
+        "  = help: a node reads a tensor that no earlier node produces: run `cleanup` (it sorts the graph) "
+        "or check that the pass connected every input")
 
 
 def test_strict_shape_inference_failure_names_the_node():

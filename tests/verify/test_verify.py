@@ -32,7 +32,8 @@ def reference(c=1.0, shape=(2, 4)) -> onnx.ModelProto:
     nodes = [helper.make_node("Add", ["x", "c"], ["h"], name="add"),
              helper.make_node("Relu", ["h"], ["r"], name="relu"),
              helper.make_node("Mul", ["r", "two"], ["y"], name="mul")]
-    return make(nodes, [io("x", list(shape))], [io("y", list(shape))], [const("c", [c] * shape[-1]), const("two", 2.0)])
+    inits = [const("c", [c] * shape[-1]), const("two", 2.0)]
+    return make(nodes, [io("x", list(shape))], [io("y", list(shape))], inits)
 
 
 def expected(x, c=1.0):
@@ -75,7 +76,8 @@ def test_perturbed_constant_fails_with_the_right_numbers():
     assert not result.passed and not out.passed
     assert out.max_abs == pytest.approx(np.abs(got - want).max())
     assert out.max_rel == pytest.approx((np.abs(got - want)[nonzero] / np.abs(want[nonzero])).max())
-    assert out.cosine == pytest.approx(got.ravel() @ want.ravel() / np.linalg.norm(got) / np.linalg.norm(want))
+    cosine = got.ravel() @ want.ravel() / np.linalg.norm(got) / np.linalg.norm(want)
+    assert out.cosine == pytest.approx(cosine)
 
 
 def test_explicit_tolerances_decide_and_skip_the_noise_run():
@@ -95,8 +97,8 @@ def test_samples_are_deterministic_and_counted():
 
 def head() -> onnx.ModelProto:
     """The first node of `reference`, as `extract outputs h` leaves it."""
-    return make([helper.make_node("Add", ["x", "c"], ["h"], name="add")], [io("x", [2, 4])], [io("h", [2, 4])],
-                [const("c", [1.0] * 4)])
+    add = helper.make_node("Add", ["x", "c"], ["h"], name="add")
+    return make([add], [io("x", [2, 4])], [io("h", [2, 4])], [const("c", [1.0] * 4)])
 
 
 def tail(scale=2.0) -> onnx.ModelProto:
@@ -168,7 +170,8 @@ def test_input_dtype_change_compares_on_the_same_values():
 def test_symbolic_batch_takes_the_reference_size_or_dims():
     result = verify(reference(), half_input(["batch", 4]))
     assert result.passed and result.outputs[0].shape == [2, 4]
-    both_symbolic = verify(reference(shape=("n", 4)), half_input(["batch", 4]), VerifySettings(dims={"batch": 3}))
+    both_symbolic = verify(reference(shape=("n", 4)), half_input(["batch", 4]),
+                           VerifySettings(dims={"batch": 3}))
     assert both_symbolic.passed and both_symbolic.outputs[0].shape == [3, 4]
     default = verify(reference(shape=("n", 4)), reference(shape=("n", 4)))
     assert default.outputs[0].shape == [1, 4]
@@ -228,7 +231,8 @@ def test_integer_inputs_are_small_and_non_negative():
 
 
 def nan_model(abs_first: bool) -> onnx.ModelProto:
-    nodes = [helper.make_node("Abs", ["x"], ["a"], name="abs"), helper.make_node("Log", ["a"], ["y"], name="log")]
+    nodes = [helper.make_node("Abs", ["x"], ["a"], name="abs"),
+             helper.make_node("Log", ["a"], ["y"], name="log")]
     if not abs_first:
         nodes = [helper.make_node("Log", ["x"], ["y"], name="log")]
     return make(nodes, [io("x", [2, 4])], [io("y", [2, 4])])
@@ -305,6 +309,7 @@ def test_json_keys_and_non_finite_floats():
     result = verify(reference(), renamed(), renames={"input": "x"})
     j = result.to_json()
     assert list(j) == ["passed", "samples", "outputs", "messages", "timings"]
-    assert list(j["outputs"][0]) == ["name", "reference_name", "shape", "dtype", "max_abs", "max_rel", "cosine",
-                                     "noise", "atol", "rtol", "passed", "note"]
-    assert verify_module._json_float(float("inf")) == "inf" and verify_module._json_float(float("nan")) == "nan"
+    assert list(j["outputs"][0]) == ["name", "reference_name", "shape", "dtype", "max_abs", "max_rel",
+                                     "cosine", "noise", "atol", "rtol", "passed", "note"]
+    assert verify_module._json_float(float("inf")) == "inf"
+    assert verify_module._json_float(float("nan")) == "nan"
