@@ -5,18 +5,23 @@ later the garbage collector walking those tuples (a full collection over a 100k-
 a second). So records are kept as a few long lists instead: fixed-width fields as one list each, and
 variable-length fields (a node's inputs) as one flat list plus a list of lengths. Comparing two stores
 is then `map(operator.ne, ...)` over whole lists, and Python-level loops run only over what differs.
+
+Records kept from one store to the next are aligned as *runs*: stretches that are consecutive in both
+stores. A pass that removes or inserts a few nodes leaves a few long runs, so lining the two stores up
+costs one slice per run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-
 from bisect import bisect_right
-from dataclasses import dataclass
-from itertools import accumulate, compress, islice, repeat
-from operator import add, is_, ne, not_
+from dataclasses import dataclass, field
+from itertools import accumulate, chain, compress, repeat
+from operator import is_, ne, not_
 from typing import Callable, Sequence
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -42,6 +47,13 @@ class Ragged:
     values: list
     lengths: list[int]
     differ: Callable = ne  # how two values are compared: `ne`, or `is_not` for identity
+    _starts: list[int] | None = field(default=None, repr=False)
+
+    def starts(self) -> list[int]:
+        """Where each record's values begin in `values` (one more entry: the end)."""
+        if self._starts is None:
+            self._starts = list(accumulate(self.lengths, initial=0))
+        return self._starts
 
 
 @dataclass(eq=False)
@@ -62,78 +74,93 @@ class Changes:
     changed: list[tuple[int, int]]
 
 
+@dataclass
+class _Runs:
+    """The records kept in both stores, as runs: (start in store a, start in store b, length).
+
+    `keep_a[k]`, `keep_b[k]` are the positions of the k-th kept record in each store.
+    """
+
+    runs: list[tuple[int, int, int]]
+    keep_a: np.ndarray
+    keep_b: np.ndarray
+
+    @classmethod
+    def of(cls, keep_a: np.ndarray, keep_b: np.ndarray) -> "_Runs":
+        if len(keep_a) == 0:
+            return cls([], keep_a, keep_b)
+        breaks = np.flatnonzero((np.diff(keep_a) != 1) | (np.diff(keep_b) != 1)) + 1
+        firsts = np.concatenate(([0], breaks))
+        sizes = np.diff(np.concatenate((firsts, [len(keep_a)])))
+        runs = zip(keep_a[firsts].tolist(), keep_b[firsts].tolist(), sizes.tolist())
+        return cls(list(runs), keep_a, keep_b)
+
+    def without(self, kept_indexes: list[int]) -> "_Runs":
+        """The same runs minus the k-th kept records for every k given."""
+        return _Runs.of(np.delete(self.keep_a, kept_indexes), np.delete(self.keep_b, kept_indexes))
+
+    def pick(self, column: list, side: int) -> list:
+        """The column's entries for the kept records, in kept order (side 0: store a, 1: store b)."""
+        if len(self.runs) == 1 and self.runs[0][side] == 0 and self.runs[0][2] == len(column):
+            return column
+        return list(chain.from_iterable(column[r[side]:r[side] + r[2]] for r in self.runs))
+
+    def gather(self, ragged: Ragged, side: int) -> list:
+        """The ragged field's values of the kept records, end to end, in kept order."""
+        if len(self.runs) == 1 and self.runs[0][side] == 0 and self.runs[0][2] == len(ragged.lengths):
+            return ragged.values
+        starts = ragged.starts()
+        values = ragged.values
+        return list(chain.from_iterable(values[starts[r[side]]:starts[r[side] + r[2]]] for r in self.runs))
+
+
 def compare(a: Store, b: Store) -> Changes:
     """Which records of `a` are gone, which of `b` are new, and which kept ones differ in any field."""
     if a.ids == b.ids:  # the common case of a pass that edits in place: nothing to match up
-        keep_a = keep_b = range(len(a.ids))
-        gone: list[int] = []
-        new: list[int] = []
+        everything = np.arange(len(a.ids))
+        runs, gone, new = _Runs([(0, 0, len(a.ids))] if a.ids else [], everything, everything), [], []
     else:
         where = dict(zip(b.ids, range(len(b.ids))))
-        found = list(map(where.get, a.ids))
-        missing = list(map(is_, found, repeat(None)))
-        keep_a = list(compress(range(len(found)), map(not_, missing)))
-        keep_b = list(compress(found, map(not_, missing)))
-        gone = list(compress(range(len(found)), missing))
-        new = sorted(set(range(len(b.ids))).difference(keep_b))
-    changed: set[int] = set()
+        found = np.fromiter(map(where.get, a.ids, repeat(-1)), dtype=np.int64, count=len(a.ids))
+        kept = found >= 0
+        unseen = np.ones(len(b.ids), dtype=bool)
+        unseen[found[kept]] = False
+        runs = _Runs.of(np.flatnonzero(kept), found[kept])
+        gone, new = np.flatnonzero(~kept).tolist(), np.flatnonzero(unseen).tolist()
+    changed: set[int] = set()  # kept indexes
     for col_a, col_b in zip(a.fixed, b.fixed):
-        col_a, col_b = _pick(col_a, keep_a), _pick(col_b, keep_b)
+        col_a, col_b = runs.pick(col_a, 0), runs.pick(col_b, 1)
         if col_a != col_b:  # list == runs in C and short-cuts on identity: the usual all-equal case is quick
-            changed.update(compress(keep_b, map(ne, col_a, col_b)))
+            changed.update(compress(range(len(col_b)), map(ne, col_a, col_b)))
     for rag_a, rag_b in zip(a.ragged, b.ragged):
-        changed.update(_ragged_changes(rag_a, rag_b, keep_a, keep_b))
-    if not changed:
-        return Changes(gone, new, [])
-    back = {j: j for j in changed} if isinstance(keep_b, range) else dict(zip(keep_b, keep_a))
-    return Changes(gone, new, [(back[j], j) for j in sorted(changed)])
+        changed.update(_ragged_changes(rag_a, rag_b, runs))
+    ordered = sorted(changed)
+    return Changes(gone, new, list(zip(runs.keep_a[ordered].tolist(), runs.keep_b[ordered].tolist())))
 
 
-def _pick(column: list, positions: Sequence[int]) -> Sequence:
-    return column if isinstance(positions, range) else list(map(column.__getitem__, positions))
-
-
-def _ragged_changes(a: Ragged, b: Ragged, keep_a: Sequence[int], keep_b: Sequence[int]) -> list[int]:
-    """Kept records (positions in b) whose values of this field differ."""
-    len_a, len_b = _pick(a.lengths, keep_a), _pick(b.lengths, keep_b)
+def _ragged_changes(a: Ragged, b: Ragged, runs: _Runs) -> list[int]:
+    """Kept indexes of the records whose values of this field differ."""
+    len_a, len_b = runs.pick(a.lengths, 0), runs.pick(b.lengths, 1)
     changed: list[int] = []
-    if len_a != len_b:
+    index = range(len(len_b))
+    if len_a != len_b:  # set those records aside, so that the remaining values line up one to one
         counts_differ = list(map(ne, len_a, len_b))
-        changed = list(compress(keep_b, counts_differ))
-    if changed:  # drop those records, so that the remaining values line up one to one
+        changed = list(compress(range(len(len_b)), counts_differ))
         same = list(map(not_, counts_differ))
-        keep_a, keep_b = list(compress(keep_a, same)), list(compress(keep_b, same))
-        len_b = list(compress(len_b, same))
-    values_a = _gather(a.values, a.lengths, keep_a)
-    values_b = _gather(b.values, b.lengths, keep_b)
-    if all(map(is_, values_a, values_b)):
+        index, len_b = list(compress(index, same)), list(compress(len_b, same))
+        runs = runs.without(changed)
+    values_a, values_b = runs.gather(a, 0), runs.gather(b, 1)
+    if all(map(is_, values_a, values_b)):  # the usual case, and exact for either way of comparing
         return changed
     hits = list(compress(range(len(values_b)), map(a.differ, values_a, values_b)))
     if hits:
         ends = list(accumulate(len_b))
-        changed.extend(keep_b[bisect_right(ends, p)] for p in hits)
+        changed.extend(index[bisect_right(ends, p)] for p in hits)
     return changed
-
-
-def _gather(values: list, lengths: list[int], positions: Sequence[int]) -> list:
-    """The values of the records at `positions`, end to end; one slice per run of consecutive records."""
-    if isinstance(positions, range) and len(positions) == len(lengths):
-        return values
-    if not positions:
-        return []
-    starts = list(accumulate(lengths, initial=0))
-    breaks = list(compress(range(1, len(positions)),
-                           map(ne, islice(positions, 1, None), map(add, positions, repeat(1)))))
-    out: list = []
-    first = 0
-    for end in breaks + [len(positions)]:
-        out.extend(values[starts[positions[first]]:starts[positions[end - 1] + 1]])
-        first = end
-    return out
 
 
 def records(store: Store, positions: Sequence[int]) -> list[tuple]:
     """All fields of the records at `positions`, one tuple each (for comparing a few records one by one)."""
-    starts = [list(accumulate(r.lengths, initial=0)) for r in store.ragged]
+    starts = [r.starts() for r in store.ragged]
     return [tuple(col[i] for col in store.fixed)
             + tuple(tuple(r.values[s[i]:s[i + 1]]) for r, s in zip(store.ragged, starts)) for i in positions]

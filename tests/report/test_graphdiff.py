@@ -147,6 +147,20 @@ def test_removal_and_later_edit_together():
     assert counts(d) == (0, 1, 2, 0, 0, 0) and sorted(n.name for n in d.changed) == ["mul", "tr"]
 
 
+def test_count_change_and_later_edits_line_up():
+    """A node with one more input, an edit after it and a removal before it, all in one diff."""
+    g = chain_graph()
+    before = snapshot(g)
+    relu, tr, mul = node(g, "relu"), node(g, "tr"), node(g, "mul")
+    tr.inputs[0] = relu.inputs[0]
+    g.nodes.remove(relu)
+    tr.inputs.append(gs.Variable("extra", np.float32, None))
+    mul.outputs[0].name = "renamed"  # in place: invisible by design
+    mul.attrs["note"] = 1
+    d = diff(before, snapshot(g))
+    assert [n.name for n in d.removed] == ["relu"] and sorted(n.name for n in d.changed) == ["mul", "tr"]
+
+
 def if_graph() -> gs.Graph:
     """y = If(c) then Relu(x) else Neg(Add(x, k)); k a constant read inside the else branch."""
     x = gs.Variable("x", np.float32, [2])
