@@ -49,6 +49,18 @@ class Span:
     def path(self) -> str:
         return self.source.path
 
+    @property
+    def text(self) -> str:
+        """The script text the span covers, whitespace runs (newlines included) folded to one space."""
+        lines = self.source.text.splitlines()[self.line - 1:self.end_line]
+        if not lines:
+            return ""
+        if len(lines) == 1:
+            lines[0] = lines[0][self.column - 1:self.end_column - 1]
+        else:
+            lines[0], lines[-1] = lines[0][self.column - 1:], lines[-1][:self.end_column - 1]
+        return " ".join(" ".join(lines).split())
+
     def __str__(self) -> str:
         return f"{self.source.path}:{self.line}:{self.column}"
 

@@ -163,7 +163,7 @@ def _run_passes(pipeline, loaded, ctx: PassContext, opts: RunOptions, reference)
         if p.read_only and ctx.saves and ctx.saves[-1].span is p.span and _changes_after(passes, index):
             ctx.saves[-1].snapshot = _export(graph, loaded.meta, _ir_version(pipeline, graph))
         origin = pipeline.origins.get(index)
-        description = p.describe() + (f"  [from {origin}]" if origin else "")
+        description = (p.span.text if p.span else p.describe()) + (f"  [from {origin}]" if origin else "")
         records.append(PassRecord(name=type(p).name, description=description, location=str(p.span or ""),
                                   seconds=seconds, diff=diff(before, snapshot(graph)) if before else None,
                                   counts=dict(outcome.counts), notes=list(outcome.notes)))
@@ -183,7 +183,7 @@ def _verify_step(graph, loaded, pipeline, opts, ctx, reference, p) -> None:
     failed = checker or (verification is not None and not verification.passed)
     if failed:
         detail = checker[0].message if checker else _worst(verification)
-        raise GraphdslError(Diagnostic(VERIFY_FAILED, f"verification failed after `{p.describe()}`: {detail}",
+        raise GraphdslError(Diagnostic(VERIFY_FAILED, f"verification failed after `{p.span.text if p.span else p.describe()}`: {detail}",
                                        span=p.span, label="this pass changed what the model computes",
                                        hints=("run without --verify-each to see the whole report",)),
                             ExitCode.VERIFY_FAILED)
