@@ -73,17 +73,18 @@ class VerifySettings:
 class OutputCheck:
     """The comparison of one candidate output with its reference tensor.
 
-    `max_abs`, `max_rel` and `cosine` are None when the output could not be compared (`note` says why);
-    `noise` is None when tolerances were given rather than derived.
+    When the output could not be compared element by element (no counterpart in the input model, a
+    different shape, the result failed to run), `max_abs` and `max_rel` are inf, `cosine` is nan and
+    `note` says why. `noise` is None when tolerances were given rather than derived.
     """
 
     name: str
     reference_name: str
     shape: list[int]
     dtype: str
-    max_abs: float | None
-    max_rel: float | None
-    cosine: float | None
+    max_abs: float
+    max_rel: float
+    cosine: float
     noise: float | None
     atol: float
     rtol: float
@@ -172,6 +173,7 @@ _NODE_PATTERNS = (
     (r"In Node, \(\"([^\"]*)\", (\w+)", 1, 2),          # ORT: In Node, ("foo0", Foo, ...
     (r"Node \(([^)]+)\) Op \((\w+)\)", 1, 2),           # ORT: Node (add0) Op (Add)
     (r"in node \(([^)]+)\)", 1, None),                # ORT: ... in node (add0).
+    (r"running (\w+) node\. Name:'([^']*)'", 2, 1),     # ORT run: running Reshape node. Name:'flatten'
 )
 _TENSOR_PATTERNS = (r"input '([^']+)'", r"[Tt]ensor '([^']+)'", r"initializer: ([^.\s]+)")
 
@@ -196,7 +198,9 @@ def _checker_hint(message: str) -> str:
     if "topologically sorted" in message:
         return ("a node reads a tensor that no earlier node produces: run `cleanup` (it sorts the graph) "
                 "or check that the pass connected every input")
-    if "No Op registered" in message or "No opset import" in message:
+    if "No opset import" in message:
+        return "the model imports no opset for the node's domain: whatever added the node must add one"
+    if "No Op registered" in message:
         return "the op is not in this domain at the model's opset: check its spelling, domain and opset"
     if "InferenceError" in message:
         return "a node's inputs do not fit its op (types, shapes or attributes); run with --verify-each " \
@@ -215,6 +219,11 @@ def _condense(message: str, limit: int = 240) -> str:
     """One line: ORT's `[ONNXRuntimeError] : 1 : FAIL :` prefix and the checker's context lines dropped."""
     text = re.sub(r"\[ONNXRuntimeError\] : \d+ : \w+ : ", "", message)
     text = re.sub(r"Load model from .*? failed:", "", text)
+    # run-time failures: the node is named in the location already; ORT's source file and C++ signature
+    # say nothing to a user
+    text = re.sub(r"Non-zero status code returned while running \w+ node\. Name:'[^']*' Status Message: ", "",
+                  text)
+    text = re.sub(r"\S+\.(?:h|cc|cpp):\d+ [\w:~<>]+\(.*?\)\s+", "", text)
     text = text.split("==> Context:")[0]
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -315,7 +324,7 @@ def _session(model: _Model, extra_outputs: list[str], optimize: bool = True):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # failures are reported as diagnostics, not as ORT log lines
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
                                         else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
     if model.folder is not None:
@@ -334,26 +343,39 @@ def _session(model: _Model, extra_outputs: list[str], optimize: bool = True):
 
 def _ort_error(model: _Model, message: str, loading: bool) -> ModelError:
     where = _where(message, model.label)
-    if model.label == "input model":
-        return model_error(ORT_FAILED, "the input model itself does not run in ONNX Runtime: "
-                           + _condense(message), location=where,
-                           hint="verification compares the result with the input model, so the input must "
-                                "run; fix it, or skip the comparison with --no-verify")
-    what = "cannot load the result" if loading else "fails running the result"
-    hint = ("the result passed onnx.checker but ONNX Runtime rejects it; run with --verify-each to find the "
-            "pass that made it" if loading else
-            "the inputs are random data of the declared shapes: give symbolic dims with `verify shape` "
-            "or real inputs with `verify data`")
-    return model_error(ORT_FAILED, f"ONNX Runtime {what}: {_condense(message)}", location=where, hint=hint)
+    if model.label == "result":  # only loading: a result that fails running fails verification instead
+        return model_error(ORT_FAILED, f"ONNX Runtime cannot load the result: {_condense(message)}",
+                           location=where, hint="the result passed onnx.checker but ONNX Runtime rejects it; "
+                                                "run with --verify-each to find the pass that made it")
+    hint = ("verification compares the result with the input model, so the input must run; fix it, or skip "
+            "the comparison with --no-verify" if loading else
+            "the inputs are random data of the declared shapes: give symbolic dims with `verify shape` or "
+            "real inputs with `verify data`, or skip the comparison with --no-verify")
+    return model_error(ORT_FAILED, "the input model itself does not run in ONNX Runtime: "
+                       + _condense(message), location=where, hint=hint)
 
 
-def _run(session, model: _Model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+class _RunFailed(Exception):
+    """ONNX Runtime loaded a model but failed running it on the verification inputs."""
+
+
+def _run(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     names = [o.name for o in session.get_outputs()]
+    options = _quiet_run_options()
     try:
-        values = session.run(names, feeds)
+        values = session.run(names, feeds, options)
     except Exception as e:  # as for loading: one exception type per ORT status code
-        raise _ort_error(model, str(e), loading=False) from None
+        raise _RunFailed(str(e)) from None
     return dict(zip(names, (np.asarray(v) for v in values)))
+
+
+def _quiet_run_options():
+    """Failures become diagnostics or verdicts: ORT's own log line on stderr would say it twice."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.log_severity_level = 4
+    return options
 
 
 # --- what to compare, what to feed ----------------------------------------------------------------------
@@ -557,12 +579,14 @@ class _Stats:
     max_ref: float = 0.0
     noise: float = 0.0
     note: str = ""
+    measured: bool = True  # False when no element-by-element comparison was possible
 
     def add(self, got: np.ndarray, want: np.ndarray, rtol: float) -> None:
         if self.shape is None:
             self.shape, self.dtype = list(got.shape), str(got.dtype)
         if got.shape != want.shape:
             self.note = self.note or f"shape {list(got.shape)}, reference {list(want.shape)}"
+            self.measured = False
             return
         if got.dtype.kind in "OSU" or want.dtype.kind in "OSU":
             if not np.array_equal(got, want):
@@ -617,8 +641,8 @@ def tolerances(settings: VerifySettings, noise: float | None, max_ref: float) ->
 
 def _check(name: str, reference: str, stats: _Stats, settings: VerifySettings, derive: bool) -> OutputCheck:
     atol, rtol = tolerances(settings, stats.noise if derive else None, stats.max_ref)
-    if stats.note and stats.note.startswith("shape"):
-        return OutputCheck(name, reference, stats.shape or [], stats.dtype, None, None, None,
+    if not stats.measured:
+        return OutputCheck(name, reference, stats.shape or [], stats.dtype, np.inf, np.inf, np.nan,
                            stats.noise if derive else None, atol, rtol, False, stats.note)
     passed = not stats.note and stats.excess <= atol
     return OutputCheck(name, reference, stats.shape or [], stats.dtype, stats.max_abs, stats.max_rel,
@@ -657,7 +681,9 @@ def verify(reference: onnx.ModelProto | Path, candidate: onnx.ModelProto | Path,
         input model fails, as nothing proves it right).
 
     Raises:
-        ModelError: GDS402 when ONNX Runtime cannot load or run either model, GDS403 for bad user data.
+        ModelError: GDS402 when ONNX Runtime cannot load either model or cannot run the input model (a
+            result that loads but fails to run fails verification instead, the reason in `messages`);
+            GDS403 for bad user data.
     """
     start = time.perf_counter()
     settings = settings or VerifySettings()
@@ -670,10 +696,10 @@ def verify(reference: onnx.ModelProto | Path, candidate: onnx.ModelProto | Path,
         plan = _plan(ref, cand, renames or {})
         runs = _Sessions(ref, _session(ref, plan.marked), _session(ref, plan.marked, optimize=False) if derive
                          else None, cand, cand_session)
-        count, stats = _compare(plan, settings, runs, report)
+        count, stats, failure = _compare(plan, settings, runs, report)
     checks = [_check(n, plan.compare[n], stats[n], settings, derive) for n in plan.compare]
     checks += [_unmatched(n, stats[n], settings) for n in plan.unmatched]
-    messages = plan.messages + _notes(settings, derive, count)
+    messages = plan.messages + _notes(settings, derive, count) + ([failure] if failure else [])
     passed = bool(checks) and all(c.passed for c in checks)
     report("verify: done", 1.0)
     return Verification(checks, passed, count, time.perf_counter() - start, messages)
@@ -691,33 +717,58 @@ class _Sessions:
 
 
 def _compare(plan: _Plan, settings: VerifySettings, runs: _Sessions,
-             report: Progress) -> tuple[int, dict[str, _Stats]]:
-    """Run every sample through both models, folding the differences into one `_Stats` per output."""
+             report: Progress) -> tuple[int, dict[str, _Stats], str]:
+    """Run every sample through both models, folding the differences into one `_Stats` per output.
+
+    Returns the sample count, the statistics, and why the result failed to run ("" when it ran).
+    """
     rtol = settings.rtol if settings.rtol is not None else DEFAULT_RTOL
     stats = {name: _Stats() for name in list(plan.compare) + plan.unmatched}
     count, samples = _samples(plan, settings)
     for index, (ref_feeds, cand_feeds) in enumerate(samples):
         report(f"verify: sample {index + 1}/{count}", index / count)
-        values = {**ref_feeds, **_run(runs.ref_session, runs.ref, ref_feeds)}
+        values = {**ref_feeds, **_run_reference(runs.ref_session, runs.ref, ref_feeds)}
         cand_feeds.update({c: values[r].astype(dtype or values[r].dtype, copy=False)
                            for c, (r, dtype) in plan.from_reference.items()})
-        got = _run(runs.cand_session, runs.cand, cand_feeds)
+        try:
+            got = _run(runs.cand_session, cand_feeds)
+        except _RunFailed as e:  # the input model ran on these inputs: the result is what broke
+            return count, _all_failed(stats), _run_failure(str(e))
         plain = None
         if runs.plain_session is not None:
-            plain = {**ref_feeds, **_run(runs.plain_session, runs.ref, ref_feeds)}
+            plain = {**ref_feeds, **_run_reference(runs.plain_session, runs.ref, ref_feeds)}
         for name, source in plan.compare.items():
             stats[name].add(got[name], values[source], rtol)
             if plain is not None:
                 stats[name].add_noise(values[source], plain[source])
         for name in plan.unmatched:
             stats[name].shape, stats[name].dtype = list(got[name].shape), str(got[name].dtype)
-    return count, stats
+    return count, stats, ""
+
+
+def _run_reference(session, model: _Model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    try:
+        return _run(session, feeds)
+    except _RunFailed as e:
+        raise _ort_error(model, str(e), loading=False) from None
+
+
+def _all_failed(stats: dict[str, _Stats]) -> dict[str, _Stats]:
+    for s in stats.values():
+        s.measured, s.note = False, "the result failed to run"
+    return stats
+
+
+def _run_failure(message: str) -> str:
+    return f"ONNX Runtime failed running the result ({_where(message, 'result')}): {_condense(message)}"
 
 
 def _unmatched(name: str, stats: _Stats, settings: VerifySettings) -> OutputCheck:
     atol, rtol = tolerances(settings, None, 0.0)
-    return OutputCheck(name, "", stats.shape or [], stats.dtype, None, None, None, None, atol, rtol, False,
-                       "no counterpart in the input model (a pass renamed it without recording the rename?)")
+    note = stats.note if not stats.measured else \
+        "no counterpart in the input model (a pass renamed it without recording the rename?)"
+    return OutputCheck(name, "", stats.shape or [], stats.dtype, np.inf, np.inf, np.nan, None, atol, rtol,
+                       False, note)
 
 
 def _notes(settings: VerifySettings, derive: bool, count: int) -> list[str]:

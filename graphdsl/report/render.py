@@ -7,6 +7,7 @@ Every function here is a pure function of the report data, so golden tests can r
 from __future__ import annotations
 
 import io
+import re
 from typing import TYPE_CHECKING, Any, Iterator
 
 from rich import box
@@ -78,12 +79,18 @@ def duration(seconds: float) -> str:
 
 def _pass_cell(record: "PassRecord") -> Text:
     text = Text(record.description or record.name, style="bold")
-    details = [record.location] if record.location else []
+    details = [_short_location(record.location)] if record.location else []
     details += [", ".join(f"{k} {v}" for k, v in record.counts.items())] if record.counts else []
     details += record.notes
     for line in details:
         text.append("\n" + line, style="dim")
     return text
+
+
+def _short_location(location: str) -> str:
+    """`examples/quickstart.gds:5:1` -> `quickstart.gds:5` (the JSON keeps the whole location)."""
+    path, _, rest = location.rpartition(".gds:")
+    return f"{path.rsplit('/', 1)[-1]}.gds:{rest.split(':')[0]}" if path else location
 
 
 def _diff_cells(diff: "GraphDiff | None") -> tuple[str, str, str]:
@@ -274,8 +281,17 @@ def export(renderable: Any, kind: str) -> str:
     console = _recording_console(color=True)
     console.print(renderable)
     if kind == "svg":
-        return console.export_svg(title="graphdsl report")
+        return _searchable(console.export_svg(title="graphdsl report"))
     return console.export_html(inline_styles=True)
+
+
+def _searchable(svg: str) -> str:
+    """Single spaces between words as plain spaces, so the SVG's text can be searched and grepped.
+
+    rich writes every space as `&#160;` to keep runs of spaces; a lone space between two characters is
+    kept by SVG as it is, and each text element has a fixed `textLength`, so nothing moves.
+    """
+    return re.sub(r"(?<=[^\s;>])&#160;(?=[^&\s<])", " ", svg)
 
 
 def mimebundle(renderable: Any) -> dict[str, str]:

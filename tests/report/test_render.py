@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from xml.etree import ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,8 @@ def test_save_json_html_svg(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["model"] == "bert.onnx"
     assert (tmp_path / "r.html").read_text().lstrip().startswith("<!DOCTYPE html>")
     assert (tmp_path / "r.svg").read_text().lstrip().startswith("<svg")
+    ElementTree.parse(tmp_path / "r.svg")  # still well-formed after making its text searchable
+    assert "rule erf_gelu" in (tmp_path / "r.svg").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json", "r.svg"]  # no temp files left
 
 

@@ -143,7 +143,8 @@ def test_output_without_counterpart_fails_with_a_note():
     result = verify(reference(), renamed(), renames={"input": "x"})
     assert not result.passed
     out = result.outputs[0]
-    assert out.name == "out" and out.reference_name == "" and out.max_abs is None
+    assert out.name == "out" and out.reference_name == "" and out.max_abs == np.inf
+    assert np.isnan(out.cosine)
     assert "no counterpart" in out.note and out.shape == [2, 4]
 
 
@@ -261,15 +262,29 @@ def test_input_model_that_does_not_run():
     assert d.code == "GDS402" and d.message.startswith("the input model itself does not run in ONNX Runtime")
 
 
-def test_result_that_fails_at_run_time():
-    """Declared [2, 4] but reshaped to a size the data does not have: fails only when run."""
+def test_result_that_fails_at_run_time_fails_verification():
+    """Reshaped to a size the data does not have: loads, fails only when run, while the input model runs."""
+    shape = const("s", [3, 3], np.int64)
+    bad = make([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape")], [io("x", [2, 4])],
+               [io("y", [3, 3])], [shape])
+    result = verify(reference(), bad)
+    (out,) = result.outputs
+    assert not result.passed and out.note == "the result failed to run" and out.max_abs == np.inf
+    failure = result.messages[-1]
+    assert failure.startswith("ONNX Runtime failed running the result (result: node 'reshape' (Reshape)): ")
+    assert "The input tensor cannot be reshaped to the requested shape" in failure
+    assert "onnxruntime_src" not in failure and "Status Message" not in failure
+
+
+def test_input_model_that_fails_at_run_time():
     shape = const("s", [3, 3], np.int64)
     bad = make([helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape")], [io("x", [2, 4])],
                [io("y", [3, 3])], [shape])
     with pytest.raises(ModelError) as e:
-        verify(reference(), bad)
+        verify(bad, reference())
     (d,) = e.value.diagnostics
-    assert d.code == "GDS402" and "fails running the result" in d.message and "verify shape" in d.hints[0]
+    assert d.code == "GDS402" and d.location == "input model: node 'reshape' (Reshape)"
+    assert "verify shape" in d.hints[0]
 
 
 def test_models_given_as_paths_with_external_data(tmp_path):
