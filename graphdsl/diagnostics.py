@@ -98,11 +98,15 @@ class GraphdslError(Exception):
 
 
 class ScriptError(GraphdslError):
+    """A mistake in a script (syntax, imports, names, options): exit code 2, nothing ran."""
+
     def __init__(self, diagnostics: Diagnostic | Sequence[Diagnostic]):
         super().__init__(diagnostics, ExitCode.SCRIPT_ERROR)
 
 
 class ModelError(GraphdslError):
+    """A model that cannot be read or cannot take a pass, or a file that cannot be written: exit code 3."""
+
     def __init__(self, diagnostics: Diagnostic | Sequence[Diagnostic]):
         super().__init__(diagnostics, ExitCode.MODEL_ERROR)
 
