@@ -577,7 +577,7 @@ class _Stats:
     norm_a: float = 0.0
     norm_b: float = 0.0
     max_ref: float = 0.0
-    noise: float = 0.0
+    noise: float | None = 0.0
     note: str = ""
     measured: bool = True  # False when no element-by-element comparison was possible
 
@@ -733,7 +733,7 @@ def _compare(plan: _Plan, settings: VerifySettings, runs: _Sessions,
         try:
             got = _run(runs.cand_session, cand_feeds)
         except _RunFailed as e:  # the input model ran on these inputs: the result is what broke
-            return count, _all_failed(stats), _run_failure(str(e))
+            return count, _all_failed(stats, runs.cand.outputs), _run_failure(str(e))
         plain = None
         if runs.plain_session is not None:
             plain = {**ref_feeds, **_run_reference(runs.plain_session, runs.ref, ref_feeds)}
@@ -753,9 +753,15 @@ def _run_reference(session, model: _Model, feeds: dict[str, np.ndarray]) -> dict
         raise _ort_error(model, str(e), loading=False) from None
 
 
-def _all_failed(stats: dict[str, _Stats]) -> dict[str, _Stats]:
-    for s in stats.values():
-        s.measured, s.note = False, "the result failed to run"
+def _all_failed(stats: dict[str, _Stats], declared: list[_Port]) -> dict[str, _Stats]:
+    """Every output unmeasured, described by its declared type and shape (it was never computed)."""
+    ports = {p.name: p for p in declared}
+    for name, s in stats.items():
+        s.measured, s.note, s.noise = False, "the result failed to run", None
+        port = ports.get(name)
+        if port is not None:
+            s.shape = list(port.shape) if port.shape is not None else []
+            s.dtype = str(port.dtype) if port.dtype is not None else "?"
     return stats
 
 

@@ -241,7 +241,7 @@ def verification_table(verification: "Verification") -> Table:
     title = Text.assemble("Verification: ", verdict, f" ({n} sample{'s' if n != 1 else ''})")
     caption = Text("\n".join(verification.messages)) if verification.messages else None
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, caption=caption,
-                  caption_justify="left")
+                  caption_justify="left", expand=True)
     table.add_column("output", ratio=1)
     for name in ("max abs", "max rel", "cosine", "noise", "atol", "rtol"):
         table.add_column(name, justify="right", no_wrap=True)

@@ -270,6 +270,7 @@ def test_result_that_fails_at_run_time_fails_verification():
     result = verify(reference(), bad)
     (out,) = result.outputs
     assert not result.passed and out.note == "the result failed to run" and out.max_abs == np.inf
+    assert (out.shape, out.dtype, out.noise) == ([3, 3], "float32", None)  # as declared: never computed
     failure = result.messages[-1]
     assert failure.startswith("ONNX Runtime failed running the result (result: node 'reshape' (Reshape)): ")
     assert "The input tensor cannot be reshaped to the requested shape" in failure
