@@ -30,6 +30,7 @@ _append = list.append
 _set = object.__setattr__
 
 ORIGIN = "_gds_origin"  # extra instance attribute of imported nodes and graphs; read by exporter.py
+HOME = "_gds_home"  # extra instance attribute of imported initializers: the graph that declared them
 
 
 def sync_list(parent, field_name: str, items=()) -> SynchronizedList:
@@ -54,8 +55,8 @@ def variable(name: str, dtype=None, shape=None, type_name: str = "tensor_type") 
     return t
 
 
-def constant(name: str, values, data_location: int | None = None) -> gs.Constant:
-    """A gs.Constant over `values` (a numpy array or a gs.LazyValues)."""
+def constant(name: str, values, data_location: int | None = None, home=None) -> gs.Constant:
+    """A gs.Constant over `values` (a numpy array or a gs.LazyValues); `home`: the graph declaring it."""
     t = _new(gs.Constant)
     _set(t, "name", name)
     _set(t, "inputs", sync_list(t, "outputs"))
@@ -63,6 +64,8 @@ def constant(name: str, values, data_location: int | None = None) -> gs.Constant
     _set(t, "_values", values)
     _set(t, "data_location", data_location)
     _set(t, "_export_dtype", None)
+    if home is not None:
+        _set(t, HOME, home)
     return t
 
 
@@ -96,6 +99,14 @@ def origin_of(obj):
     """The importer's record for a node or graph, or None (never materialises an instance dict)."""
     try:
         return object.__getattribute__(obj, ORIGIN)
+    except AttributeError:
+        return None
+
+
+def home_of(constant: gs.Constant):
+    """The graph that declared an imported initializer, or None."""
+    try:
+        return object.__getattribute__(constant, HOME)
     except AttributeError:
         return None
 

@@ -8,7 +8,10 @@ order), with three differences:
 - weights are never serialized through protobuf (its Python API copies bytes fields): a TensorProto
   is written as its small header plus a raw_data field framed by hand around the numpy buffer, the
   mapped file, or an external file's range;
-- opset_import lists extra domains sorted, so the output does not depend on PYTHONHASHSEED.
+- opset_import lists extra domains sorted, so the output does not depend on PYTHONHASHSEED;
+- each weight is stored once, in the innermost graph enclosing all its users; gs copies every outer
+  weight a subgraph uses into it (a Loop body using a 100 MB weight would store it twice);
+- initializers read from a file keep their order in it (gs orders them by first use).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from graphdsl.onnxio.meta import ModelMeta
 from graphdsl.onnxio.ranges import FileRange
 from graphdsl.onnxio.source import source_by_id
 from graphdsl.onnxio.values import ExternalValues, MappedValues, ProtoValues, TensorValues
+from graphdsl.onnxio.scopes import ModelScopes, analyse
 from graphdsl.onnxio.walk import all_graphs
 
 _NODE_TAG = {wire.GRAPH_NODE: 0x0A, wire.FUNCTION_NODE: 0x3A}  # first byte of a node field, by field number
@@ -79,9 +83,11 @@ class Exporter:
 
     def model(self, graph: gs.Graph, meta: ModelMeta, ir_version: int) -> Chunks:
         """The whole ModelProto."""
+        scopes = analyse(graph)
         # Children before parents, and no recursion: a graph's payload is ready before its node is.
-        for g in reversed(all_graphs(graph)):
-            self._done[id(g)] = self._function(g) if isinstance(g, gs.Function) else self._graph(g)
+        for g in reversed(scopes.order):
+            encode = self._function if isinstance(g, gs.Function) else self._graph
+            self._done[id(g)] = encode(g, scopes)
         out = Chunks()
         head = onnx.ModelProto(ir_version=ir_version)
         for key in ("producer_name", "producer_version"):
@@ -106,21 +112,22 @@ class Exporter:
 
     # graphs and functions
 
-    def _graph(self, g: gs.Graph) -> Chunks:
-        """A GraphProto payload: what gs.export_onnx's export_graph writes, in its order."""
+    def _graph(self, g: gs.Graph, scopes: ModelScopes) -> Chunks:
+        """A GraphProto payload: what gs.export_onnx's export_graph writes, except that each weight
+        is stored once (see scopes.py) and file-read initializers keep their order."""
         origin = origin_of(g)
+        enclosing = scopes.enclosing[id(g)]
         out = Chunks()
         for node in g.nodes:
             self._node(out, node, wire.GRAPH_NODE)
         out.add(wire.string_field(2, g.name))
-        tensors = tensor_map(g)
+        tensors = scopes.tensors[id(g)]
         sparse = []
-        for t in tensors.values():
-            if isinstance(t, gs.Constant):
-                if isinstance(t._values, SparseValues):
-                    sparse.append(t)
-                else:
-                    self._tensor(out, wire.GRAPH_INITIALIZER, t, initializer=True)
+        for t in scopes.constants[id(g)]:
+            if isinstance(t._values, SparseValues):
+                sparse.append(t)
+            else:
+                self._tensor(out, wire.GRAPH_INITIALIZER, t, initializer=True)
         if g.doc_string:
             out.add(wire.string_field(10, g.doc_string))
         io_names = set()
@@ -130,7 +137,7 @@ class Exporter:
                 self._value_info(out, number, t, origin, key)
         for t in tensors.values():
             if (isinstance(t, gs.Variable) and t.name not in io_names
-                    and (t.dtype is not None or t.shape is not None)):
+                    and (t.dtype is not None or t.shape is not None) and not _outer(t, enclosing)):
                 self._value_info(out, wire.GRAPH_VALUE_INFO, t, origin, "value_info")
         for start, end in origin.extra if origin is not None else ():
             out.span(origin.source.buffer, start, end)
@@ -139,12 +146,11 @@ class Exporter:
             out.add(t._values.tensor.SerializeToString())
         return out
 
-    def _function(self, func: gs.Function) -> Chunks:
+    def _function(self, func: gs.Function, scopes: ModelScopes) -> Chunks:
         """A FunctionProto payload, as gs's export_function builds it."""
         nodes = list(func.nodes)
         # Functions have no initializers: Constants become Constant nodes (gs does the same).
-        consts = [gs.Node("Constant", attrs={"value": t}, outputs=[t.copy()])
-                  for t in tensor_map(func).values() if isinstance(t, gs.Constant)]
+        consts = [gs.Node("Constant", attrs={"value": t}, outputs=[t.copy()]) for t in scopes.constants[id(func)]]
         out = Chunks()
         required = [name for name, default in func.attrs.items() if default is None]
         defaults = {name: v for name, v in func.attrs.items() if v is not None}
@@ -251,7 +257,8 @@ class Exporter:
                 self._framed(out, number, header, raw, values.nbytes, external)
                 return
         if isinstance(values, np.ndarray) and t._export_dtype is None and values.dtype in _PLAIN_NP:
-            arr = np.ascontiguousarray(values)
+            # Not ascontiguousarray: it turns 0-d arrays into 1-d ones.
+            arr = values if values.flags.c_contiguous else values.copy(order="C")
             if arr.dtype.byteorder == ">":  # ONNX raw data is little-endian
                 arr = arr.astype(arr.dtype.newbyteorder("<"))
             header = onnx.TensorProto(name=t.name, dims=arr.shape, data_type=_PLAIN_NP[values.dtype])
@@ -326,6 +333,10 @@ class Exporter:
         proto = _value_info_proto(t)
         out.add(wire.len_header(number, proto.ByteSize()))
         out.add(proto.SerializeToString())
+
+
+def _outer(t, enclosing: list[set]) -> bool:
+    return any(id(t) in ids for ids in enclosing)
 
 
 def _unchanged(node: gs.Node, origin: tuple) -> bool:
@@ -458,22 +469,6 @@ def _value_info_proto(t) -> onnx.ValueInfoProto:
         if dtype is not None and kind == "sparse_tensor_type":
             return onnx.helper.make_sparse_tensor_value_info(t.name, dtype, t.shape)
     return onnx.helper.make_empty_tensor_value_info(t.name)
-
-
-def tensor_map(g: gs.Graph) -> dict:
-    """gs's Graph.tensors(): name -> tensor in first-use order (last one of a name wins), no empty names."""
-    out: dict = {}
-    for t in g.inputs:
-        out[t.name] = t
-    for node in g.nodes:
-        for t in node.inputs:
-            out[t.name] = t
-        for t in node.outputs:
-            out[t.name] = t
-    for t in g.outputs:
-        out[t.name] = t
-    out.pop("", None)
-    return out
 
 
 def opset_imports(g: gs.Graph) -> list[onnx.OperatorSetIdProto]:

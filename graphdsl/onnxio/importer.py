@@ -27,6 +27,7 @@ from graphdsl.diagnostics import model_error
 from graphdsl.onnxio import construct, wire
 from graphdsl.onnxio.codes import MODEL_CORRUPT
 from graphdsl.onnxio.external import ExternalRef, parse_entries
+from graphdsl.onnxio.layout import GraphLayout
 from graphdsl.onnxio.source import ModelSource
 from graphdsl.onnxio.values import ExternalValues, MappedValues, ProtoValues, TensorValues, gs_dtype, raw_nbytes
 
@@ -51,20 +52,6 @@ class GraphOrigin:
     source: ModelSource
     value_infos: dict[str, dict[str, tuple]] = field(default_factory=dict)
     extra: list[tuple[int, int]] = field(default_factory=list)
-
-
-@dataclass
-class GraphLayout:
-    """A GraphProto and where its fields are: what the importer needs beyond the parsed proto.
-
-    `node_spans` and the value-info spans align with the proto's repeated fields; `initializers` (for
-    the main graph only) gives, per initializer, (field start, field end, raw start, raw end) with the
-    raw range None when the proto kept the data. Spans are None when the bytes are not in the source.
-    """
-
-    proto: onnx.GraphProto
-    fields: list[tuple] | None
-    initializers: list[tuple] | None = None
 
 
 @dataclass
@@ -132,7 +119,8 @@ class Importer:
         g.outputs = [self._io_tensor(vi, local) for vi in proto.output]
         for number, key in ((wire.GRAPH_INPUT, "input"), (wire.GRAPH_OUTPUT, "output")):
             origin.value_infos[key] = self._vi_spans(getattr(proto, key), spans.get(number))
-        g.nodes = self._nodes(proto.node, spans.get(wire.GRAPH_NODE), local, job.outer)
+        g.nodes = self._nodes(job.layout.node_protos(), spans.get(wire.GRAPH_NODE), local, job.outer,
+                              job.layout.subgraphs)
         origin.extra = _extra_spans(fields, _GRAPH_KNOWN) if fields is not None else []
         construct.set_origin(g, origin)
 
@@ -148,11 +136,11 @@ class Importer:
                 values = self._mapped(tp, raw_start, raw_end, (start, end))
             else:
                 values = self.tensor_values(tp, (spans[i][2], spans[i][4]) if spans else None)
-            local[name] = construct.constant(name, values, _data_location(tp))
+            local[name] = construct.constant(name, values, _data_location(tp), job.target)
         for sp in proto.sparse_initializer:
             name = sp.values.name
             if name not in local and _lookup(job.outer, name) is None:
-                local[name] = construct.constant(name, SparseValues(sp), sp.values.data_location)
+                local[name] = construct.constant(name, SparseValues(sp), sp.values.data_location, job.target)
 
     def _mapped(self, header: TensorProto, raw_start: int, raw_end: int, span) -> MappedValues:
         values = MappedValues(header, self.source, raw_start, raw_end, span)
@@ -227,7 +215,7 @@ class Importer:
 
     # nodes
 
-    def _nodes(self, protos, spans, local: dict, outer: list) -> list:
+    def _nodes(self, protos, spans, local: dict, outer: list, subgraphs: dict | None = None) -> list:
         """The hot loop of an import: one iteration per node, so it avoids calls where it can."""
         nodes = []
         get = local.get
@@ -252,7 +240,8 @@ class Importer:
                 outs.append(t)
             if p.attribute:
                 span = spans[i] if spans is not None else None
-                attrs, snapshot = self._attributes(p.attribute, span, local, outer)
+                laid_out = subgraphs.get(i) if subgraphs else None
+                attrs, snapshot = self._attributes(p.attribute, span, local, outer, laid_out)
             else:
                 attrs, snapshot = OrderedDict(), ()
             op, name, domain = p.op_type, p.name, p.domain if p.HasField("domain") else None
@@ -274,7 +263,8 @@ class Importer:
         t = local[name] = construct.variable(name)
         return t
 
-    def _attributes(self, protos, node_span, local: dict, outer: list) -> tuple[OrderedDict, tuple]:
+    def _attributes(self, protos, node_span, local: dict, outer: list,
+                    laid_out: dict | None = None) -> tuple[OrderedDict, tuple]:
         """Attribute values by a type switch, and a snapshot the exporter compares them against.
 
         A snapshot entry is (name, type, index among the node's attributes, token): the token is the
@@ -305,6 +295,8 @@ class Importer:
                 values = self.tensor_values(a.t)
                 value = construct.constant(a.t.name, values, _data_location(a.t))
                 token = (a.t.name, values.key)
+            elif kind == AttributeProto.GRAPH and laid_out and k in laid_out:
+                value = self._queue(laid_out[k], local, outer)
             elif kind == AttributeProto.GRAPH:
                 if attr_spans is None and node_span is not None:
                     attr_spans = [f for f in wire.scan(self.buffer, node_span[3], node_span[4])
@@ -328,8 +320,12 @@ class Importer:
                        if f[0] == wire.ATTRIBUTE_G and f[1] == wire.LEN]
             if g_field:
                 fields = wire.scan(self.buffer, g_field[-1][3], g_field[-1][4])
-        graph = self._new_graph(gs.Graph, proto, opset=self.opset, import_domains=self.import_domains)
-        self._jobs.append(_Job(GraphLayout(proto, fields), graph, outer + [local]))
+        return self._queue(GraphLayout(proto, fields), local, outer)
+
+    def _queue(self, layout: GraphLayout, local: dict, outer: list) -> gs.Graph:
+        """An empty subgraph object now (the attribute needs it); its contents once the parent is done."""
+        graph = self._new_graph(gs.Graph, layout.proto, opset=self.opset, import_domains=self.import_domains)
+        self._jobs.append(_Job(layout, graph, outer + [local]))
         return graph
 
     # functions

@@ -19,14 +19,12 @@ from graphdsl.diagnostics import model_error
 from graphdsl.onnxio import wire
 from graphdsl.onnxio.codes import MODEL_CORRUPT
 from graphdsl.onnxio.construct import origin_of
-from graphdsl.onnxio.importer import GraphLayout, Importer, opset_id
+from graphdsl.onnxio.importer import Importer, opset_id
+from graphdsl.onnxio.layout import graph_layout
 from graphdsl.onnxio.meta import LoadedModel, ModelMeta
 from graphdsl.onnxio.source import ModelSource
 from graphdsl.onnxio.values import ExternalValues
 from graphdsl.onnxio.walk import constants
-
-# Initializers smaller than this stay inside the parsed proto: splitting them saves nothing.
-SPLIT_THRESHOLD = 256
 
 # ModelProto fields ModelMeta or gs.Graph hold; everything else goes to ModelMeta.extra.
 _MODEL_KNOWN = {1, 2, 3, 4, 5, 6, 7, 8, 14, 25}
@@ -125,46 +123,6 @@ def _import_unusual(source: ModelSource, where: str, graphs: list) -> LoadedMode
     loaded = _import(merged, where)
     source.close()
     return loaded
-
-
-def graph_layout(buf, start: int, end: int) -> GraphLayout:
-    """Parse a GraphProto without copying its big initializers' raw_data; record where everything is."""
-    fields = wire.scan(buf, start, end)
-    pieces: list = []
-    initializers: list = []
-    run = None  # (start, end) of consecutive fields passed to the parser unchanged
-    for number, kind, f_start, data, f_end in fields:
-        split = None
-        if number == wire.GRAPH_INITIALIZER and kind == wire.LEN:
-            split = _split_tensor(buf, data, f_end) if f_end - data >= SPLIT_THRESHOLD else None
-            initializers.append((f_start, f_end, *(split[1] if split else (None, None))))
-        if split is None:
-            run = (run[0], f_end) if run else (f_start, f_end)
-            continue
-        if run:
-            pieces.append(buf[run[0]:run[1]])
-            run = None
-        header = split[0]
-        pieces.append(wire.len_header(wire.GRAPH_INITIALIZER, len(header)))
-        pieces.append(header)
-    if run:
-        pieces.append(buf[run[0]:run[1]])
-    proto = onnx.GraphProto.FromString(b"".join(pieces))
-    return GraphLayout(proto, fields, initializers)
-
-
-def _split_tensor(buf, start: int, end: int):
-    """(header bytes, (raw start, raw end)) of the TensorProto in buf[start:end], or None without raw_data.
-
-    The header is every field but raw_data; protobuf keeps the last of repeated raw_data fields, so
-    the last one is the data, and all of them are left out of the header.
-    """
-    fields = wire.scan(buf, start, end)
-    raws = [f for f in fields if f[0] == wire.TENSOR_RAW_DATA and f[1] == wire.LEN]
-    if not raws:
-        return None
-    header = _join(buf, [f for f in fields if not (f[0] == wire.TENSOR_RAW_DATA and f[1] == wire.LEN)])
-    return header, (raws[-1][3], raws[-1][4])
 
 
 def _join(buf, fields) -> bytes:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import onnx
 import onnx_graphsurgeon as gs
+from google.protobuf.message import DecodeError
 
 from graphdsl.diagnostics import model_error
 from graphdsl.onnxio import atomic
@@ -61,7 +62,8 @@ def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *, ir_version: 
         The model, with all weights inline.
 
     Raises:
-        ValueError: If the model would exceed protobuf's 2 GB limit (use `write_model`).
+        ValueError: If the model would exceed protobuf's 2 GB limit, or nests subgraphs deeper than
+            protobuf parses (use `write_model`).
     """
     ir, _ = choose_ir_version(ir_version, graph.ir_version, opset_imports(graph))
     with _gc_paused():
@@ -69,7 +71,11 @@ def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *, ir_version: 
         if len(data) > PROTOBUF_LIMIT:
             raise ValueError(f"the model is {len(data) >> 20} MiB, over protobuf's 2 GiB limit: use write_model, "
                              "which stores weights as external data")
-        return onnx.ModelProto.FromString(data)
+        try:
+            return onnx.ModelProto.FromString(data)
+        except DecodeError:  # our bytes are well-formed: only protobuf's nesting limit (100) rejects them
+            raise ValueError("the model nests subgraphs deeper than protobuf can parse (about 33 If levels): "
+                             "write it with write_model; onnxruntime cannot load it either") from None
 
 
 def write_model(graph: gs.Graph, path: str | os.PathLike, meta: ModelMeta | None = None, *,
@@ -79,7 +85,7 @@ def write_model(graph: gs.Graph, path: str | os.PathLike, meta: ModelMeta | None
 
     Args:
         graph: The graph.
-        path: The model file to write; its folder must exist.
+        path: The model file to write; missing folders are created.
         meta: Model fields the graph does not hold (from `read_model`).
         ir_version: As for `export_model`.
         external_data: File name (relative to the model's folder) for initializers of at least
@@ -158,6 +164,11 @@ def _same_file(a: Path, b: Path) -> bool:
 def _write_files(path: Path, chunks: Chunks, data_path: Path | None, data: Chunks | None) -> None:
     """Write model and data file to temporary names, fsync both, then rename both into place."""
     temps: list[tuple[Path, Path]] = []
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise model_error(MODEL_UNREADABLE, f"cannot create folder `{path.parent}`: {e.strerror}",
+                          location=str(path)) from None
     try:
         if data is not None and data.size:
             temps.append((_write_temp(data_path, data), data_path))

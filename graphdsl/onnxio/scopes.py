@@ -1,0 +1,122 @@
+"""Which graph of a model stores which tensor: the scope analysis behind the exporter.
+
+A subgraph (If/Loop/Scan body) may use any tensor of the graphs enclosing it, by name. graphsurgeon
+exports every Constant a graph uses as that graph's initializer, so a weight used inside a Loop body
+is stored twice, and one used only inside the body moves into it. Here each Constant is stored once,
+in the graph that declared it when it was read (if that still encloses all its users), otherwise in
+the innermost graph enclosing every graph that uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import onnx_graphsurgeon as gs
+
+from graphdsl.onnxio.construct import home_of
+from graphdsl.onnxio.values import TensorValues
+from graphdsl.onnxio.walk import all_graphs, subgraphs_of
+
+
+@dataclass
+class ModelScopes:
+    """The graphs of a model and what each one holds.
+
+    Attributes:
+        order: Every graph and function, parents before their subgraphs.
+        tensors: id(graph) -> gs's tensor map of that graph (name -> tensor, first-use order).
+        enclosing: id(graph) -> for each enclosing graph, the ids of its tensors.
+        constants: id(graph) -> the Constants stored as its initializers, in write order.
+    """
+
+    order: list
+    tensors: dict[int, dict]
+    enclosing: dict[int, list[set]]
+    constants: dict[int, list]
+
+
+def analyse(graph: gs.Graph) -> ModelScopes:
+    """Scopes of `graph`, its functions and all their subgraphs (no recursion)."""
+    order = all_graphs(graph)
+    tensors = {id(g): tensor_map(g) for g in order}
+    parent: dict[int, gs.Graph | None] = {id(g): None for g in [graph, *graph.functions]}
+    depth: dict[int, int] = {id(g): 0 for g in [graph, *graph.functions]}
+    enclosing: dict[int, list[set]] = {}
+    for g in order:
+        own = enclosing.setdefault(id(g), [])
+        children = [sub for node in g.nodes if node.attrs for sub in subgraphs_of(node)]
+        if children:
+            ids = {id(t) for t in tensors[id(g)].values()}
+            for sub in children:
+                enclosing[id(sub)] = own + [ids]
+                parent[id(sub)], depth[id(sub)] = g, depth[id(g)] + 1
+    return ModelScopes(order, tensors, enclosing, _place_constants(order, tensors, parent, depth))
+
+
+def _place_constants(order, tensors, parent, depth) -> dict[int, list]:
+    """Each Constant goes to the lowest common ancestor of the graphs that use it."""
+    home: dict[int, gs.Graph] = {}
+    first_use: dict[int, tuple[int, gs.Constant]] = {}
+    for g in order:
+        for t in tensors[id(g)].values():
+            if isinstance(t, gs.Constant):
+                key = id(t)
+                if key not in home:
+                    home[key] = g
+                    first_use[key] = (len(first_use), t)
+                elif home[key] is not g:
+                    home[key] = _common_ancestor(home[key], g, parent, depth)
+    placed: dict[int, list] = {id(g): [] for g in order}
+    for key, (_, t) in sorted(first_use.items(), key=lambda item: _write_order(item[1])):
+        g = home[key]
+        declared = home_of(t)
+        if g is not None and declared is not None and _encloses(declared, g, parent, depth):
+            g = declared
+        if g is not None:
+            placed[id(g)].append(t)
+    return placed
+
+
+def _encloses(outer, inner, parent, depth) -> bool:
+    if id(outer) not in depth:
+        return False  # a graph no longer in the model
+    while inner is not None and depth[id(inner)] > depth[id(outer)]:
+        inner = parent[id(inner)]
+    return inner is outer
+
+
+def _common_ancestor(a, b, parent, depth):
+    """The innermost graph enclosing both (None if they are in different functions or the main graph)."""
+    while depth[id(a)] > depth[id(b)]:
+        a = parent[id(a)]
+    while depth[id(b)] > depth[id(a)]:
+        b = parent[id(b)]
+    while a is not b and a is not None and b is not None:
+        a, b = parent[id(a)], parent[id(b)]
+    return a if a is b else None
+
+
+def _write_order(entry: tuple[int, gs.Constant]) -> tuple:
+    """Tensors read from a file keep their place in it (unchanged models come back byte for byte);
+    the others follow in first-use order, as gs orders all of them."""
+    index, t = entry
+    values = t._values
+    if isinstance(values, TensorValues) and values.span is not None and t.name == values.name:
+        return (0, values.span[0].id, values.span[1])
+    return (1, 0, index)
+
+
+def tensor_map(g: gs.Graph) -> dict:
+    """gs's Graph.tensors(): name -> tensor in first-use order (last one of a name wins), no empty names."""
+    out: dict = {}
+    for t in g.inputs:
+        out[t.name] = t
+    for node in g.nodes:
+        for t in node.inputs:
+            out[t.name] = t
+        for t in node.outputs:
+            out[t.name] = t
+    for t in g.outputs:
+        out[t.name] = t
+    out.pop("", None)
+    return out
