@@ -105,8 +105,14 @@ def _console(quiet: bool = False):
     return Console(quiet=quiet, highlight=False)
 
 
+REPORT_SUFFIXES = (".html", ".svg", ".json")
+
+
 def cmd_run(args) -> int:
     import graphdsl
+
+    if args.report and args.report.suffix not in REPORT_SUFFIXES:  # refuse before any work is done
+        build_parser().error(f"--report takes a file ending in {', '.join(REPORT_SUFFIXES)}: {args.report}")
 
     pipeline = graphdsl.compile(args.script)
     console = _console(args.quiet or args.json)
