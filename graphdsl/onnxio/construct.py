@@ -30,7 +30,7 @@ _append = list.append
 _set = object.__setattr__
 
 ORIGIN = "_gds_origin"  # extra instance attribute of imported nodes and graphs; read by exporter.py
-HOME = "_gds_home"  # extra instance attribute of imported initializers: the graph that declared them
+HOME = "_gds_home"  # extra attribute of imported initializers: (declaring graph, (source id, offset))
 
 
 def sync_list(parent, field_name: str, items=()) -> SynchronizedList:
@@ -55,8 +55,12 @@ def variable(name: str, dtype=None, shape=None, type_name: str = "tensor_type") 
     return t
 
 
-def constant(name: str, values, data_location: int | None = None, home=None) -> gs.Constant:
-    """A gs.Constant over `values` (a numpy array or a gs.LazyValues); `home`: the graph declaring it."""
+def constant(name: str, values, data_location: int | None = None, home: tuple | None = None) -> gs.Constant:
+    """A gs.Constant over `values` (a numpy array or a gs.LazyValues).
+
+    `home`, for initializers read from a file: (the graph declaring it, (source id, offset in the file)),
+    so the writer keeps it in that graph and at that place among the initializers.
+    """
     t = _new(gs.Constant)
     _set(t, "name", name)
     _set(t, "inputs", sync_list(t, "outputs"))
@@ -103,12 +107,12 @@ def origin_of(obj):
         return None
 
 
-def home_of(constant: gs.Constant):
-    """The graph that declared an imported initializer, or None."""
+def home_of(constant: gs.Constant) -> tuple:
+    """(declaring graph, (source id, offset)) of an imported initializer, or (None, None)."""
     try:
         return object.__getattribute__(constant, HOME)
     except AttributeError:
-        return None
+        return None, None
 
 
 def graph(cls, functions: list, **fields):

@@ -29,6 +29,7 @@ from graphdsl.onnxio.codes import MODEL_CORRUPT
 from graphdsl.onnxio.external import ExternalRef, parse_entries
 from graphdsl.onnxio.layout import GraphLayout
 from graphdsl.onnxio.source import ModelSource
+from graphdsl.onnxio.wire import text
 from graphdsl.onnxio.values import ExternalValues, MappedValues, ProtoValues, TensorValues, gs_dtype, raw_nbytes
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,8 @@ class Importer:
         fields.setdefault("producer_name", "")
         fields.setdefault("producer_version", "")
         fields.setdefault("ir_version", None)
-        return construct.graph(cls, self.functions, nodes=[], inputs=[], outputs=[], name=proto.name,
-                               doc_string=proto.doc_string, **fields)
+        return construct.graph(cls, self.functions, nodes=[], inputs=[], outputs=[], name=text(proto.name),
+                               doc_string=text(proto.doc_string), **fields)
 
     def _drain(self) -> None:
         # A work list instead of recursion: 50 nested If bodies cost 50 queue entries, not stack frames.
@@ -128,19 +129,20 @@ class Importer:
         proto, raw = job.layout.proto, job.layout.initializers
         spans = _spans_by_field(job.layout.fields).get(wire.GRAPH_INITIALIZER)
         for i, tp in enumerate(proto.initializer):
-            name = tp.name
+            name = text(tp.name)
             if name in local or _lookup(job.outer, name) is not None:
                 continue  # gs keeps the first (and an outer graph's) tensor of a name
+            span = (spans[i][2], spans[i][4]) if spans else None
             if raw is not None and raw[i][2] is not None:
-                start, end, raw_start, raw_end = raw[i]
-                values = self._mapped(tp, raw_start, raw_end, (start, end))
+                values = self._mapped(tp, raw[i][2], raw[i][3], span)
             else:
-                values = self.tensor_values(tp, (spans[i][2], spans[i][4]) if spans else None)
-            local[name] = construct.constant(name, values, _data_location(tp), job.target)
+                values = self.tensor_values(tp, span)
+            home = (job.target, (self.source.id, span[0]) if span else None)
+            local[name] = construct.constant(name, values, _data_location(tp), home)
         for sp in proto.sparse_initializer:
-            name = sp.values.name
+            name = text(sp.values.name)
             if name not in local and _lookup(job.outer, name) is None:
-                local[name] = construct.constant(name, SparseValues(sp), sp.values.data_location, job.target)
+                local[name] = construct.constant(name, SparseValues(sp), sp.values.data_location, (job.target, None))
 
     def _mapped(self, header: TensorProto, raw_start: int, raw_end: int, span) -> MappedValues:
         values = MappedValues(header, self.source, raw_start, raw_end, span)
@@ -195,7 +197,7 @@ class Importer:
 
     def _variable(self, vi) -> gs.Variable:
         dtype, shape, type_name = self._signature(vi)
-        return construct.variable(vi.name, dtype, list(shape) if shape is not None else None, type_name)
+        return construct.variable(text(vi.name), dtype, list(shape) if shape is not None else None, type_name)
 
     def _signature(self, vi) -> tuple:
         """(dtype, shape, type) as gs would import them; cached by the TypeProto's bytes."""
@@ -234,7 +236,7 @@ class Importer:
             for name in out_names:
                 t = get(name)
                 if t is None:
-                    t = make_var(name)
+                    t = make_var(text(name))
                     if name:
                         local[name] = t
                 outs.append(t)
@@ -244,7 +246,7 @@ class Importer:
                 attrs, snapshot = self._attributes(p.attribute, span, local, outer, laid_out)
             else:
                 attrs, snapshot = OrderedDict(), ()
-            op, name, domain = p.op_type, p.name, p.domain if p.HasField("domain") else None
+            op, name, domain = text(p.op_type), text(p.name), text(p.domain) if p.HasField("domain") else None
             origin = None
             if spans is not None:
                 span = spans[i]
@@ -260,7 +262,7 @@ class Importer:
             return t
         if not name:
             return construct.variable("")
-        t = local[name] = construct.variable(name)
+        t = local[name] = construct.variable(text(name))
         return t
 
     def _attributes(self, protos, node_span, local: dict, outer: list,
@@ -309,7 +311,7 @@ class Importer:
             else:
                 log.warning("attribute `%s` has undefined type %d: skipped, as graphsurgeon does", a.name, kind)
                 continue
-            attrs[a.name] = value
+            attrs[text(a.name)] = value
             snapshot.append((a.name, kind, k, token))
         return attrs, tuple(snapshot)
 
@@ -339,13 +341,13 @@ class Importer:
         outputs = [self._function_io(name, local) for name in proto.output]
         node_spans = _spans_by_field(fields).get(wire.FUNCTION_NODE) if fields is not None else None
         nodes = self._nodes(proto.node, node_spans, local, [])
-        attrs: dict = {name: None for name in proto.attribute}
+        attrs: dict = {text(name): None for name in proto.attribute}
         if proto.attribute_proto:
             attrs.update(self._attributes(proto.attribute_proto, None, local, [])[0])
         domains = [opset_id(o) for o in proto.opset_import] or self.import_domains
         func = construct.graph(gs.Function, self.functions, nodes=nodes, inputs=inputs, outputs=outputs,
-                               name=proto.name, doc_string=proto.doc_string, opset=opset or self.opset,
-                               import_domains=domains, ir_version=None, domain=proto.domain, attrs=attrs)
+                               name=text(proto.name), doc_string=text(proto.doc_string), opset=opset or self.opset,
+                               import_domains=domains, ir_version=None, domain=text(proto.domain), attrs=attrs)
         construct.set_origin(func, GraphOrigin(self.source, extra=_extra_spans(fields, _FUNCTION_KNOWN)
                                                if fields is not None else []))
         self._drain()
@@ -354,7 +356,7 @@ class Importer:
     @staticmethod
     def _function_io(name: str, local: dict) -> gs.Variable:
         if name not in local:
-            local[name] = construct.variable(name)
+            local[name] = construct.variable(text(name))
         return local[name]
 
 
@@ -404,7 +406,8 @@ def _count(header: TensorProto, where: str) -> int:
 
 
 def opset_id(o) -> onnx.OperatorSetIdProto:
-    return onnx.helper.make_opsetid(o.domain, o.version)
+    """A copy of an OperatorSetIdProto (the graph must not hold references into the parsed model)."""
+    return onnx.helper.make_opsetid(text(o.domain), o.version)
 
 
 def type_signature(tp: onnx.TypeProto) -> tuple:

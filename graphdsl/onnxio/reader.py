@@ -108,8 +108,8 @@ def _import(source: ModelSource, where: str) -> LoadedModel:
     function_spans = [f for f in top if f[0] == wire.MODEL_FUNCTIONS and f[1] == wire.LEN]
     for proto, span in zip(model.functions, function_spans):
         importer.functions.append(importer.import_function(proto, span))
-    graph = importer.import_graph(layout, producer_name=model.producer_name,
-                                  producer_version=model.producer_version, ir_version=model.ir_version)
+    graph = importer.import_graph(layout, producer_name=wire.text(model.producer_name),
+                                  producer_version=wire.text(model.producer_version), ir_version=model.ir_version)
     _check_externals(importer)
     return LoadedModel(graph, source.path, _meta(model, top, buf, graph), source)
 
@@ -140,10 +140,10 @@ def _meta(model: onnx.ModelProto, top: list, buf, graph) -> ModelMeta:
     graph_extra = b"".join(buf[a:b] for a, b in origin.extra)
     origin.extra = []
     return ModelMeta(
-        metadata_props={p.key: p.value for p in model.metadata_props},
+        metadata_props={wire.text(p.key): wire.text(p.value) for p in model.metadata_props},
         model_version=model.model_version if model.HasField("model_version") else None,
-        domain=model.domain if model.HasField("domain") else None,
-        doc_string=model.doc_string if model.HasField("doc_string") else None,
+        domain=wire.text(model.domain) if model.HasField("domain") else None,
+        doc_string=wire.text(model.doc_string) if model.HasField("doc_string") else None,
         graph_extra=graph_extra,
         extra=extra,
     )

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import onnx_graphsurgeon as gs
 
 from graphdsl.onnxio.construct import home_of
-from graphdsl.onnxio.values import TensorValues
 from graphdsl.onnxio.walk import all_graphs, subgraphs_of
 
 
@@ -69,7 +68,7 @@ def _place_constants(order, tensors, parent, depth) -> dict[int, list]:
     placed: dict[int, list] = {id(g): [] for g in order}
     for key, (_, t) in sorted(first_use.items(), key=lambda item: _write_order(item[1])):
         g = home[key]
-        declared = home_of(t)
+        declared = home_of(t)[0]
         if g is not None and declared is not None and _encloses(declared, g, parent, depth):
             g = declared
         if g is not None:
@@ -97,13 +96,11 @@ def _common_ancestor(a, b, parent, depth):
 
 
 def _write_order(entry: tuple[int, gs.Constant]) -> tuple:
-    """Tensors read from a file keep their place in it (unchanged models come back byte for byte);
-    the others follow in first-use order, as gs orders all of them."""
+    """Initializers read from a file keep their place in it (unchanged models come back byte for
+    byte); the others follow in first-use order, as gs orders all of them."""
     index, t = entry
-    values = t._values
-    if isinstance(values, TensorValues) and values.span is not None and t.name == values.name:
-        return (0, values.span[0].id, values.span[1])
-    return (1, 0, index)
+    position = home_of(t)[1]
+    return (0, *position) if position is not None else (1, 0, index)
 
 
 def tensor_map(g: gs.Graph) -> dict:

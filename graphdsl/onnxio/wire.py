@@ -117,6 +117,14 @@ def _payload(buf, wire_type: int, pos: int, end: int) -> tuple[int, int]:
     return pos, stop
 
 
+def text(value):
+    """A string field's value, which protobuf hands over as bytes when they are not UTF-8 (proto2
+    does not validate them): such a file is corrupt, and saying so beats failing later on bytes."""
+    if type(value) is str:
+        return value
+    raise WireError(f"a string field is not valid UTF-8: {bytes(value)[:40]!r}")
+
+
 def encode_varint(value: int) -> bytes:
     """The varint encoding of a non-negative integer."""
     if value < 0x80:
@@ -137,9 +145,9 @@ def len_header(number: int, length: int) -> bytes:
     return encode_varint(number << 3 | LEN) + encode_varint(length)
 
 
-def string_field(number: int, text: str) -> bytes:
+def string_field(number: int, value: str) -> bytes:
     """A complete string field (tag, length, UTF-8 bytes)."""
-    data = text.encode()
+    data = value.encode()
     return len_header(number, len(data)) + data
 
 

@@ -105,28 +105,35 @@ def write_model(graph: gs.Graph, path: str | os.PathLike, meta: ModelMeta | None
             folder), GDS301 (the folder cannot be written).
     """
     path = Path(path)
-    meta = meta or ModelMeta()
-    notes: list[str] = []
-    ir, note = choose_ir_version(ir_version, graph.ir_version, opset_imports(graph))
-    notes += [note] if note else []
-    data_path = _data_path(path, external_data) if external_data else None
     with _gc_paused():
-        sink = ExternalSink(external_data, size_threshold) if external_data else None
-        exporter = Exporter(sink)
-        chunks = exporter.model(graph, meta, ir)
-        if sink is None and chunks.size > PROTOBUF_LIMIT:
-            external_data = f"{path.name}.data"
-            data_path = _data_path(path, external_data)
-            notes.append(f"the model would be {chunks.size >> 20} MiB, over protobuf's 2 GiB limit: weights of "
-                         f"{size_threshold} bytes or more are stored in `{external_data}`")
-            sink = ExternalSink(external_data, size_threshold)
-            exporter = Exporter(sink)
-            chunks = exporter.model(graph, meta, ir)
+        notes: list[str] = []
+        ir, note = choose_ir_version(ir_version, graph.ir_version, opset_imports(graph))
+        notes += [note] if note else []
+        exporter, chunks, sink = _export(graph, path, meta or ModelMeta(), ir, external_data, size_threshold, notes)
+        data_path = _data_path(path, sink.location) if sink is not None else None
         origin = origin_of(graph)
         reads = exporter.reads | ({origin.source.path} if origin is not None and origin.source.path else set())
         _refuse_overwrite(reads, path, data_path, input_path, overwrite_input)
         _write_files(path, chunks, data_path, sink.chunks if sink else None)
     return WriteResult(path, data_path if sink and sink.chunks.size else None, ir, notes)
+
+
+def _export(graph, path: Path, meta: ModelMeta, ir: int, external_data: str | None, size_threshold: int,
+            notes: list[str]) -> tuple[Exporter, Chunks, ExternalSink | None]:
+    """The model's pieces; external data is chosen here when the model would pass protobuf's limit."""
+    if external_data:
+        _data_path(path, external_data)  # refuse a bad name before any work
+    sink = ExternalSink(external_data, size_threshold) if external_data else None
+    exporter = Exporter(sink)
+    chunks = exporter.model(graph, meta, ir)
+    if sink is None and chunks.size > PROTOBUF_LIMIT:
+        external_data = f"{path.name}.data"
+        notes.append(f"the model would be {chunks.size >> 20} MiB, over protobuf's 2 GiB limit: weights of "
+                     f"{size_threshold} bytes or more are stored in `{external_data}`")
+        sink = ExternalSink(external_data, size_threshold)
+        exporter = Exporter(sink)
+        chunks = exporter.model(graph, meta, ir)
+    return exporter, chunks, sink
 
 
 def _data_path(path: Path, location: str) -> Path:

@@ -166,3 +166,10 @@ def chain(length: int) -> onnx.ModelProto:
 
 ALL = {"mlp": mlp, "constant_weights": constant_weights, "if_outer_scope": if_outer_scope,
        "loop_outer_scope": loop_outer_scope, "with_function": with_function}
+
+
+def save_external(model: onnx.ModelProto, path, location: str, size_threshold: int = 1024) -> None:
+    """onnx.save with external data, leaving `model` as it was (onnx.save rewrites the proto it gets)."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    onnx.save(copy, path, save_as_external_data=True, location=location, size_threshold=size_threshold)

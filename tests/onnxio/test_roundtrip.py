@@ -190,9 +190,7 @@ def test_functions_keep_attribute_refs_and_defaults():
 
 def test_external_data_round_trip(tmp_path):
     model, feeds = builders.mlp(hidden=256)
-    saved = onnx.ModelProto()
-    saved.CopyFrom(model)  # onnx.save with external data rewrites the proto it is given
-    onnx.save(saved, tmp_path / "m.onnx", save_as_external_data=True, location="m.weights", size_threshold=64)
+    builders.save_external(model, tmp_path / "m.onnx", "m.weights", size_threshold=64)
     loaded = read_model(tmp_path / "m.onnx")
     result = write_model(loaded.graph, tmp_path / "out" / "o.onnx", loaded.meta, external_data="o.bin",
                          size_threshold=128)
