@@ -135,9 +135,13 @@ class Exporter:
             for t in group:
                 io_names.add(t.name)
                 self._value_info(out, number, t, origin, key)
+        declared = origin.value_infos.get("value_info", {}) if origin is not None else {}
         for t in tensors.values():
-            if (isinstance(t, gs.Variable) and t.name not in io_names
-                    and (t.dtype is not None or t.shape is not None) and not _outer(t, enclosing)):
+            if not isinstance(t, gs.Variable) or (t.dtype is None and t.shape is None) or _outer(t, enclosing):
+                continue
+            # gs leaves graph inputs and outputs out of value_info; a file that also lists them there
+            # keeps that entry while it is still true (so unchanged models come back byte for byte)
+            if t.name not in io_names or (t.name in declared and _same_signature(t, declared[t.name][3])):
                 self._value_info(out, wire.GRAPH_VALUE_INFO, t, origin, "value_info")
         for start, end in origin.extra if origin is not None else ():
             out.span(origin.source.buffer, start, end)

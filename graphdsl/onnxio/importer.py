@@ -406,8 +406,12 @@ def _count(header: TensorProto, where: str) -> int:
 
 
 def opset_id(o) -> onnx.OperatorSetIdProto:
-    """A copy of an OperatorSetIdProto (the graph must not hold references into the parsed model)."""
-    return onnx.helper.make_opsetid(text(o.domain), o.version)
+    """A copy of an OperatorSetIdProto (the graph must not hold references into the parsed model);
+    CopyFrom keeps whether the domain was set at all, so unchanged models serialize as they were."""
+    text(o.domain)
+    out = onnx.OperatorSetIdProto()
+    out.CopyFrom(o)
+    return out
 
 
 def type_signature(tp: onnx.TypeProto) -> tuple:
