@@ -15,8 +15,6 @@ The instance attributes are exactly those gs's __init__ methods set (see onnx_gr
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import onnx_graphsurgeon as gs
 from onnx_graphsurgeon.util.misc import SynchronizedList
 
@@ -73,7 +71,7 @@ def constant(name: str, values, data_location: int | None = None, home: tuple | 
     return t
 
 
-def node(op: str, name: str, attrs: OrderedDict, inputs: list, outputs: list, domain, origin=None) -> gs.Node:
+def node(op: str, name: str, attrs: dict, inputs: list, outputs: list, domain, origin=None) -> gs.Node:
     """A gs.Node wired to its tensors: it joins each input's consumers and each output's producers.
 
     `origin`, when given, is stored as the extra attribute ORIGIN (read by the exporter).

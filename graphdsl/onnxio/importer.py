@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import onnx
@@ -245,7 +244,7 @@ class Importer:
                 laid_out = subgraphs.get(i) if subgraphs else None
                 attrs, snapshot = self._attributes(p.attribute, span, local, outer, laid_out)
             else:
-                attrs, snapshot = OrderedDict(), ()
+                attrs, snapshot = {}, ()
             op, name, domain = text(p.op_type), text(p.name), text(p.domain) if p.HasField("domain") else None
             origin = None
             if spans is not None:
@@ -266,7 +265,7 @@ class Importer:
         return t
 
     def _attributes(self, protos, node_span, local: dict, outer: list,
-                    laid_out: dict | None = None) -> tuple[OrderedDict, tuple]:
+                    laid_out: dict | None = None) -> tuple[dict, tuple]:
         """Attribute values by a type switch, and a snapshot the exporter compares them against.
 
         A snapshot entry is (name, type, index among the node's attributes, token): the token is the
@@ -274,7 +273,9 @@ class Importer:
         the exporter always re-encodes (graphs, protos). Tokens hold no mutable objects, so a pass that
         edits a list in place is still seen, and the snapshot stays invisible to the garbage collector.
         """
-        attrs = OrderedDict()
+        # A plain dict, not gs's OrderedDict: the same order and API, and while it holds only numbers
+        # and strings the garbage collector does not track it (most nodes' attributes are such).
+        attrs = {}
         snapshot = []
         attr_spans = None
         for k, a in enumerate(protos):

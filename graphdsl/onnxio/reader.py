@@ -89,6 +89,12 @@ def _load(source: ModelSource, where: str, load_external: bool) -> LoadedModel:
                           hint="the file is truncated or corrupted; export or download it again") from None
     finally:
         if was_enabled:
+            # With the collector paused, every object of the new graph is still in the youngest
+            # generation: the next collection would walk them all, and the one after that again.
+            # freeze+unfreeze moves them to the oldest generation at once, where a long-lived graph
+            # belongs (gs's own import gets there through those collections).
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
     if load_external:
         _load_external(loaded.graph)
