@@ -77,11 +77,18 @@ def node(op: str, name: str, attrs: dict, inputs: list, outputs: list, domain, o
     `origin`, when given, is stored as the extra attribute ORIGIN (read by the exporter).
     """
     n = _new(gs.Node)
+    # sync_list inlined: this runs once per node of every graph read
+    ins = _new_list(SynchronizedList)
+    _extend(ins, inputs)
+    ins.parent_obj, ins.field_name = n, "outputs"
+    outs = _new_list(SynchronizedList)
+    _extend(outs, outputs)
+    outs.parent_obj, outs.field_name = n, "inputs"
     _set(n, "op", op)
     _set(n, "name", name)
     _set(n, "attrs", attrs)
-    _set(n, "inputs", sync_list(n, "outputs", inputs))
-    _set(n, "outputs", sync_list(n, "inputs", outputs))
+    _set(n, "inputs", ins)
+    _set(n, "outputs", outs)
     _set(n, "domain", domain)
     if origin is not None:
         _set(n, ORIGIN, origin)

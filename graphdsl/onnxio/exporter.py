@@ -78,6 +78,7 @@ class Exporter:
         self.file_ranges = file_ranges
         self.reads: set = set()  # files the output copies bytes from (the writer must not replace them)
         self._done: dict[int, Chunks] = {}
+        self._sources: dict[int, object] = {}
 
     # model
 
@@ -143,7 +144,7 @@ class Exporter:
             # keeps that entry while it is still true (so unchanged models come back byte for byte)
             if t.name not in io_names or (t.name in declared and _same_signature(t, declared[t.name][3])):
                 self._value_info(out, wire.GRAPH_VALUE_INFO, t, origin, "value_info")
-        for start, end in origin.extra if origin is not None else ():
+        for start, end in origin.extra if origin is not None and not origin.source.closed else ():
             out.span(origin.source.buffer, start, end)
         for t in sparse:
             out.add(wire.len_header(wire.GRAPH_SPARSE_INITIALIZER, t._values.tensor.ByteSize()))
@@ -170,7 +171,7 @@ class Exporter:
         for name, value in defaults.items():
             out.field(11, self._attribute(name, value, None))
         origin = origin_of(func)
-        for start, end in origin.extra if origin is not None else ():
+        for start, end in origin.extra if origin is not None and not origin.source.closed else ():
             out.span(origin.source.buffer, start, end)
         return out
 
@@ -178,7 +179,7 @@ class Exporter:
 
     def _node(self, out: Chunks, node: gs.Node, number: int) -> None:
         origin = origin_of(node)
-        source = source_by_id(origin[0]) if origin is not None else None
+        source = self._source(origin[0]) if origin is not None else None
         if source is None:
             out.field(number, self._node_payload(node, None, None))
             return
@@ -213,6 +214,12 @@ class Exporter:
                 out.span(source.buffer, f[2], f[4])
         return out
 
+    def _source(self, source_id: int):
+        """The open source a node's bytes are in (looked up once per export), or None."""
+        if source_id not in self._sources:
+            self._sources[source_id] = source_by_id(source_id)
+        return self._sources[source_id]
+
     def _read(self, source) -> None:
         if source.path is not None:
             self.reads.add(source.path)
@@ -245,7 +252,7 @@ class Exporter:
         if isinstance(values, TensorValues) and t._export_dtype is None:
             external = initializer and self._goes_external(values.nbytes, values.data_type)
             if (not external and values.span is not None and t.name == values.name
-                    and not isinstance(values, ExternalValues)):
+                    and not values.span[0].closed and not isinstance(values, ExternalValues)):
                 source, start, end = values.span
                 self._read(source)
                 out.span(source.buffer, start, end)
@@ -285,6 +292,8 @@ class Exporter:
     def _raw_of(self, values: TensorValues):
         """The stored bytes of lazy values, as a slice of a mapping or a file range; None if in a proto."""
         if isinstance(values, MappedValues):
+            if values.source.closed:
+                raise ValueError(f"weight `{values.name}` was never read, and the model it came from is closed")
             self._read(values.source)
             return values.source.buffer[values.raw_start:values.raw_end]
         if isinstance(values, ExternalValues):
@@ -322,7 +331,7 @@ class Exporter:
 
     def _value_info(self, out: Chunks, number: int, t, origin, key: str) -> None:
         """A ValueInfoProto field: the imported one if the tensor's type is unchanged, else gs's."""
-        if isinstance(t, gs.Variable) and origin is not None:
+        if isinstance(t, gs.Variable) and origin is not None and not origin.source.closed:
             buffer = origin.source.buffer
             self._read(origin.source)
             for group in (key, "value_info", "input", "output"):

@@ -23,13 +23,14 @@ _ids = itertools.count(1)
 
 
 def source_by_id(source_id: int) -> "ModelSource | None":
-    """The source with this id, if it is still alive.
+    """The source with this id, if it is still alive and open.
 
     Nodes refer to their source by id rather than by reference: a tuple of only strings and ints is
     untracked by the cyclic garbage collector, and a graph has one such tuple per node.
     """
     ref = _live.get(source_id)
-    return ref() if ref is not None else None
+    source = ref() if ref is not None else None
+    return source if source is not None and not source.closed else None
 
 
 class ModelSource:
@@ -41,6 +42,7 @@ class ModelSource:
         base_dir: The folder external data paths are relative to (None: the model may not use any).
         buffer: A memoryview over the whole serialized model.
         writable: Whether numpy views of `buffer` may be written (copy-on-write mappings are).
+        closed: Whether close() was called.
     """
 
     def __init__(self, buffer, *, path: Path | None = None, base_dir: Path | None = None,
@@ -52,6 +54,7 @@ class ModelSource:
         self._fd = fd
         self._map = mapping
         self._externals: dict[Path, ExternalFile] = {}
+        self.closed = False
         self.id = next(_ids)
         _live[self.id] = weakref.ref(self, lambda _, key=self.id: _live.pop(key, None))
 
@@ -104,7 +107,12 @@ class ModelSource:
         return list(self._externals.values())
 
     def close(self) -> None:
-        """Release the mappings and descriptors now; ones that numpy arrays still view stay open."""
+        """Release the mappings and descriptors now; ones that numpy arrays still view stay open.
+
+        Afterwards the writer no longer copies unchanged parts from this source (it re-encodes them),
+        and lazy weights that were never read cannot be read.
+        """
+        self.closed = True
         for ext in self._externals.values():
             ext.close()
         if self._map is not None:

@@ -137,11 +137,17 @@ class MappedValues(TensorValues):
 
 
 class ExternalValues(TensorValues):
-    """A tensor stored in an external data file, read only when its values are asked for."""
+    """A tensor stored in an external data file, read only when its values are asked for.
 
-    def __init__(self, header: TensorProto, ref: ExternalRef, nbytes: int):
-        super().__init__(header, nbytes)
+    Attributes:
+        ref: The file, offset and declared length.
+        expected: Bytes the shape and type call for (None where that is not fixed).
+    """
+
+    def __init__(self, header: TensorProto, ref: ExternalRef, expected: int | None):
+        super().__init__(header, ref.length if ref.length is not None else (expected or 0))
         self.ref = ref
+        self.expected = expected
 
     def raw(self) -> memoryview:
         """The stored bytes, viewing the mapped data file (GDS308 if the file shrank meanwhile)."""
