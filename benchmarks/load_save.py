@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -102,9 +101,11 @@ def worker(variant: str, src: str, dst: str) -> None:
 
 def baseline_rss() -> int:
     """Peak RSS of a worker that only imports: the interpreter's share of every number below."""
-    code = ("import sys; sys.path[:0] = %r; from load_save import prepare; prepare(); import resource; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)" % [str(HERE), str(HERE.parent)])
-    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    paths = [str(HERE), str(HERE.parent)]
+    code = (f"import sys; sys.path[:0] = {paths!r}; from load_save import prepare; prepare(); "
+            "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(proc.stdout)
 
 
 @dataclass
@@ -145,11 +146,11 @@ def generate(quick: bool, workdir: Path) -> None:
     """Write the timing models (two sizes, for the growth exponent) and the memory model (BERT-base
     sized); print what they hold as JSON. Runs in its own process: see make_models."""
     import onnx
-
     from models import make_bert_like, make_bert_like_nodes, weight_bytes
 
     sizes = (2_000, 20_000) if quick else (10_000, 100_000)
-    specs = [(f"bert-like {n // 1000}k nodes", lambda n=n: make_bert_like_nodes(n, hidden=32), True) for n in sizes]
+    specs = [(f"bert-like {n // 1000}k nodes", lambda n=n: make_bert_like_nodes(n, hidden=32), True)
+             for n in sizes]
     memory = (lambda: make_bert_like(4, 256)) if quick else (lambda: make_bert_like(12, 768))
     specs.append(("bert-small (memory)" if quick else "bert-base (memory)", memory, False))
     out = []
@@ -166,15 +167,16 @@ def generate(quick: bool, workdir: Path) -> None:
 def make_models(quick: bool, workdir: Path) -> list[Model]:
     # Generated in a child process: on Linux a child's ru_maxrss starts from its parent's peak, so
     # the driver must stay small for the workers' peaks to be their own.
-    proc = subprocess.run([sys.executable, __file__, "--generate", str(workdir)] + (["--quick"] if quick else []),
-                          capture_output=True, text=True, check=True)
+    command = [sys.executable, __file__, "--generate", str(workdir)] + (["--quick"] if quick else [])
+    proc = subprocess.run(command, capture_output=True, text=True, check=True)
     return [Model(m["label"], Path(m["path"]), m["nodes"], m["weight_bytes"], m["measure_time"])
             for m in json.loads(proc.stdout.strip().splitlines()[-1])]
 
 
 def report(rows: list[Row], baseline: int) -> str:
     """The table, then the ratios the targets are stated in."""
-    lines = [f"{'model':<24} {'variant':<38} {'time s':>8} {'x floor':>8} {'peak RSS MB':>12} {'RSS/weights':>12}"]
+    lines = [f"{'model':<24} {'variant':<38} {'time s':>8} {'x floor':>8} {'peak RSS MB':>12} "
+             f"{'RSS/weights':>12}"]
     floors = {r.model.label: r.seconds for r in rows if r.variant == FLOOR}
     for r in rows:
         ratio = r.seconds / floors[r.model.label]
@@ -182,7 +184,8 @@ def report(rows: list[Row], baseline: int) -> str:
                      f"{r.peak_rss / 2**20:>12.0f} {r.peak_rss / r.model.weight_bytes:>11.2f}x")
     lines.append(f"(peak RSS includes the interpreter and imports: {baseline / 2**20:.0f} MB)")
     lines.append("")
-    timed = sorted({r.model.label: r.model for r in rows if r.model.measure_time}.values(), key=lambda m: m.nodes)
+    timed = {r.model.label: r.model for r in rows if r.model.measure_time}
+    timed = sorted(timed.values(), key=lambda m: m.nodes)
     by = {(r.model.label, r.variant): r for r in rows}
     for m in timed:
         for slow, fast in (IO_PAIR, FOLD_PAIR):
@@ -198,7 +201,8 @@ def report(rows: list[Row], baseline: int) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller models, one repetition")
     parser.add_argument("--repeat", type=int, default=None, help="runs per measurement (best is kept)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help="subset of rows to run")
@@ -217,9 +221,8 @@ def main(argv=None) -> int:
         workdir = Path(tmp)
         started = time.perf_counter()
         models = make_models(args.quick, workdir)
-        print(f"models generated in {time.perf_counter() - started:.0f} s: "
-              + ", ".join(f"{m.label} ({m.nodes} nodes, {m.weight_bytes / 2**20:.0f} MB weights)" for m in models),
-              flush=True)
+        held = [f"{m.label} ({m.nodes} nodes, {m.weight_bytes / 2**20:.0f} MB weights)" for m in models]
+        print(f"models generated in {time.perf_counter() - started:.0f} s: " + ", ".join(held), flush=True)
         rows = []
         for m in models:
             for variant in variants:

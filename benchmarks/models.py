@@ -70,16 +70,19 @@ class _Builder:
         centered = self.op("Sub", [x, mean], f"{prefix}/Sub")
         var = self.op("ReduceMean", [self.op("Pow", [centered, self.constant(2.0)], f"{prefix}/Pow")],
                       f"{prefix}/ReduceMean_1", axes=[-1], keepdims=1)
-        std = self.op("Sqrt", [self.op("Add", [var, self.constant(1e-12)], f"{prefix}/Add")], f"{prefix}/Sqrt")
+        var_eps = self.op("Add", [var, self.constant(1e-12)], f"{prefix}/Add")
+        std = self.op("Sqrt", [var_eps], f"{prefix}/Sqrt")
         normed = self.op("Div", [centered, std], f"{prefix}/Div")
         gamma = self.weight(f"{prefix}.weight", (self.hidden,))
         beta = self.weight(f"{prefix}.bias", (self.hidden,))
         return self.op("Add", [self.op("Mul", [normed, gamma], f"{prefix}/Mul"), beta], f"{prefix}/Add_1")
 
     def gelu(self, x: str, prefix: str) -> str:
-        erf = self.op("Erf", [self.op("Div", [x, self.constant(1.4142135)], f"{prefix}/Div")], f"{prefix}/Erf")
+        scaled = self.op("Div", [x, self.constant(1.4142135)], f"{prefix}/Div")
+        erf = self.op("Erf", [scaled], f"{prefix}/Erf")
         gate = self.op("Add", [erf, self.constant(1.0)], f"{prefix}/Add")
-        return self.op("Mul", [self.op("Mul", [x, gate], f"{prefix}/Mul"), self.constant(0.5)], f"{prefix}/Mul_1")
+        gated = self.op("Mul", [x, gate], f"{prefix}/Mul")
+        return self.op("Mul", [gated, self.constant(0.5)], f"{prefix}/Mul_1")
 
     def head_shapes(self, x: str, prefix: str) -> tuple[str, str]:
         """The two reshape targets of an attention block: [b, l, heads, hd] and [b, l, hidden]."""
@@ -91,12 +94,14 @@ class _Builder:
         ul = self.op("Unsqueeze", [length, axes], f"{prefix}/Unsqueeze_1")
         heads = self.constant([self.heads, self.hidden // self.heads], np.int64)
         split = self.op("Concat", [ub, ul, heads], f"{prefix}/Concat", axis=0)
-        merged = self.op("Concat", [ub, ul, self.constant([self.hidden], np.int64)], f"{prefix}/Concat_1", axis=0)
+        width = self.constant([self.hidden], np.int64)
+        merged = self.op("Concat", [ub, ul, width], f"{prefix}/Concat_1", axis=0)
         return split, merged
 
     def attention(self, x: str, mask: str, prefix: str) -> str:
         split, merged = self.head_shapes(x, prefix)
-        q, k, v = (self.linear(x, self.hidden, self.hidden, f"{prefix}.{n}") for n in ("query", "key", "value"))
+        q, k, v = (self.linear(x, self.hidden, self.hidden, f"{prefix}.{n}")
+                   for n in ("query", "key", "value"))
         q = self.op("Transpose", [self.op("Reshape", [q, split], f"{prefix}/Reshape")], perm=[0, 2, 1, 3])
         k = self.op("Transpose", [self.op("Reshape", [k, split], f"{prefix}/Reshape_1")], perm=[0, 2, 3, 1])
         v = self.op("Transpose", [self.op("Reshape", [v, split], f"{prefix}/Reshape_2")], perm=[0, 2, 1, 3])
@@ -118,7 +123,8 @@ class _Builder:
 
 def _raw_tensor(name: str, values: np.ndarray) -> TensorProto:
     # raw_data, as exporters write it; numpy_helper.from_array would do the same, with more checks.
-    tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(values.dtype), dims=values.shape)
+    data_type = helper.np_dtype_to_tensor_dtype(values.dtype)
+    tensor = TensorProto(name=name, data_type=data_type, dims=values.shape)
     tensor.raw_data = values.tobytes()
     return tensor
 
@@ -156,8 +162,8 @@ def make_bert_like(num_layers: int, hidden: int, *, heads: int | None = None, in
     outputs = [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [batch, seq, hidden]),
                helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, [batch, hidden])]
     graph = helper.make_graph(b.nodes, "bert_like", inputs, outputs, b.initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="graphdsl-bench",
-                             ir_version=min(onnx.IR_VERSION, 10))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                             producer_name="graphdsl-bench", ir_version=min(onnx.IR_VERSION, 10))
 
 
 def _embeddings(b: _Builder, vocab: int, max_positions: int) -> tuple[str, str]:
@@ -165,9 +171,11 @@ def _embeddings(b: _Builder, vocab: int, max_positions: int) -> tuple[str, str]:
     ids = b.op("Shape", ["input_ids"])
     length = b.op("Gather", [ids, b.constant(1, np.int64)], axis=0)
     positions = b.op("Range", [b.constant(0, np.int64), length, b.constant(1, np.int64)])
-    pos = b.op("Gather", [b.weight("embeddings.position_embeddings.weight", (max_positions, b.hidden)), positions])
+    table = b.weight("embeddings.position_embeddings.weight", (max_positions, b.hidden))
+    pos = b.op("Gather", [table, positions])
     x = b.layer_norm(b.op("Add", [words, pos]), "embeddings.LayerNorm")
-    mask = b.op("Cast", [b.op("Unsqueeze", ["attention_mask", b.constant([1, 2], np.int64)])], to=TensorProto.FLOAT)
+    mask = b.op("Unsqueeze", ["attention_mask", b.constant([1, 2], np.int64)])
+    mask = b.op("Cast", [mask], to=TensorProto.FLOAT)
     mask = b.op("Mul", [b.op("Sub", [b.constant(1.0), mask]), b.constant(-10000.0)])
     return x, mask
 

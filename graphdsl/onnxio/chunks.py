@@ -51,14 +51,14 @@ class Chunks:
             self.parts.append(rng)
             self.size += rng.length
 
-    def extend(self, other: "Chunks") -> None:
+    def extend(self, other: Chunks) -> None:
         """Append all of another Chunks' pieces."""
         other._flush()
         self._flush()
         self.parts.extend(other.parts)
         self.size += other.size
 
-    def field(self, number: int, payload: "Chunks") -> None:
+    def field(self, number: int, payload: Chunks) -> None:
         """Append a length-delimited field whose payload is `payload`."""
         self.add(wire.len_header(number, payload.size))
         self.extend(payload)

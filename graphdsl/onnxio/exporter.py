@@ -32,9 +32,9 @@ from graphdsl.onnxio.construct import origin_of
 from graphdsl.onnxio.importer import opset_id
 from graphdsl.onnxio.meta import ModelMeta
 from graphdsl.onnxio.ranges import FileRange
+from graphdsl.onnxio.scopes import ModelScopes, analyse
 from graphdsl.onnxio.source import source_by_id
 from graphdsl.onnxio.values import ExternalValues, MappedValues, ProtoValues, TensorValues
-from graphdsl.onnxio.scopes import ModelScopes, analyse
 from graphdsl.onnxio.walk import all_graphs
 
 _NODE_TAG = {wire.GRAPH_NODE: 0x0A, wire.FUNCTION_NODE: 0x3A}  # first byte of a node field, by field number
@@ -132,13 +132,15 @@ class Exporter:
         if g.doc_string:
             out.add(wire.string_field(10, g.doc_string))
         io_names = set()
-        for number, key, group in ((wire.GRAPH_INPUT, "input", g.inputs), (wire.GRAPH_OUTPUT, "output", g.outputs)):
+        io = ((wire.GRAPH_INPUT, "input", g.inputs), (wire.GRAPH_OUTPUT, "output", g.outputs))
+        for number, key, group in io:
             for t in group:
                 io_names.add(t.name)
                 self._value_info(out, number, t, origin, key)
         declared = origin.value_infos.get("value_info", {}) if origin is not None else {}
         for t in tensors.values():
-            if not isinstance(t, gs.Variable) or (t.dtype is None and t.shape is None) or _outer(t, enclosing):
+            untyped = t.dtype is None and t.shape is None
+            if not isinstance(t, gs.Variable) or untyped or _outer(t, enclosing):
                 continue
             # gs leaves graph inputs and outputs out of value_info; a file that also lists them there
             # keeps that entry while it is still true (so unchanged models come back byte for byte)
@@ -155,7 +157,8 @@ class Exporter:
         """A FunctionProto payload, as gs's export_function builds it."""
         nodes = list(func.nodes)
         # Functions have no initializers: Constants become Constant nodes (gs does the same).
-        consts = [gs.Node("Constant", attrs={"value": t}, outputs=[t.copy()]) for t in scopes.constants[id(func)]]
+        consts = [gs.Node("Constant", attrs={"value": t}, outputs=[t.copy()])
+                  for t in scopes.constants[id(func)]]
         out = Chunks()
         required = [name for name, default in func.attrs.items() if default is None]
         defaults = {name: v for name, v in func.attrs.items() if v is not None}
@@ -240,8 +243,9 @@ class Exporter:
                                       ref_attr_name=value.name)
             out.add(ref.SerializeToString())
         else:
-            out.add(onnx.helper.make_attribute(key, _plain_value(value, self), attr_type=_empty_list_type(value, kind))
-                    .SerializeToString())
+            kind = _empty_list_type(value, kind)
+            attr = onnx.helper.make_attribute(key, _plain_value(value), attr_type=kind)
+            out.add(attr.SerializeToString())
         return out
 
     # tensors
@@ -277,7 +281,8 @@ class Exporter:
             self._framed(out, number, header, arr.reshape(-1).view(np.uint8), arr.nbytes, external)
             return
         proto = _tensor_proto(t)
-        if initializer and proto.HasField("raw_data") and self._goes_external(len(proto.raw_data), proto.data_type):
+        raw_size = len(proto.raw_data) if proto.HasField("raw_data") else None
+        if initializer and raw_size is not None and self._goes_external(raw_size, proto.data_type):
             raw = proto.raw_data
             proto.ClearField("raw_data")
             self._framed(out, number, proto, raw, len(raw), True)
@@ -293,7 +298,7 @@ class Exporter:
         """The stored bytes of lazy values, as a slice of a mapping or a file range; None if in a proto."""
         if isinstance(values, MappedValues):
             if values.source.closed:
-                raise ValueError(f"weight `{values.name}` was never read, and the model it came from is closed")
+                raise ValueError(f"weight `{values.name}` was never read, and its model is closed")
             self._read(values.source)
             return values.source.buffer[values.raw_start:values.raw_end]
         if isinstance(values, ExternalValues):
@@ -306,7 +311,8 @@ class Exporter:
             return values.header.raw_data
         return None
 
-    def _framed(self, out: Chunks, number: int, header: TensorProto, raw, nbytes: int, external: bool) -> None:
+    def _framed(self, out: Chunks, number: int, header: TensorProto, raw, nbytes: int,
+                external: bool) -> None:
         """header + raw_data, or (external) header + location entries with the bytes sent to the sink."""
         if external:
             offset = self.sink.add(raw, nbytes)
@@ -387,7 +393,8 @@ def _attr_unchanged(value, entry: tuple) -> bool:
             return (value.name == token[0] and getattr(value._values, "key", None) == token[1]
                     and value._export_dtype is None)
         if type(value) is gs.Node.AttributeRef:
-            return token[0] == "ref" and value.name == token[1] and misc.convert_to_onnx_attr_type(value.type) == kind
+            same_type = misc.convert_to_onnx_attr_type(value.type) == kind
+            return token[0] == "ref" and value.name == token[1] and same_type
         return False
     return type(value) is type(token) and value == token
 
@@ -429,7 +436,7 @@ def _tensor_proto(t: gs.Constant) -> TensorProto:
     return proto
 
 
-def _plain_value(value, exporter: Exporter):
+def _plain_value(value):
     """An attribute value in the form onnx.helper.make_attribute takes (gs's conversions included)."""
     if isinstance(value, (type, np.dtype)):
         try:

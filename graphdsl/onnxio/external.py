@@ -21,7 +21,7 @@ from graphdsl.onnxio.codes import EXTERNAL_OUTSIDE, EXTERNAL_SHORT, MODEL_CORRUP
 class ExternalRef:
     """One tensor's external bytes: which file, where in it, how many (None: to the end of the file)."""
 
-    file: "ExternalFile"
+    file: ExternalFile
     offset: int
     length: int | None
 
@@ -33,11 +33,11 @@ def parse_entries(entries, tensor_name: str, where: str) -> tuple[str, int, int 
         offset = int(info.get("offset") or 0)
         length = int(info["length"]) if info.get("length") else None
     except ValueError:
-        raise model_error(MODEL_CORRUPT, f"tensor `{tensor_name}` has a malformed external data offset or length",
-                          location=where) from None
+        raise model_error(MODEL_CORRUPT, f"tensor `{tensor_name}` has a malformed external data offset or "
+                          "length", location=where) from None
     if offset < 0 or (length is not None and length < 0):
-        raise model_error(MODEL_CORRUPT, f"tensor `{tensor_name}` declares a negative external data offset or length",
-                          location=where)
+        raise model_error(MODEL_CORRUPT, f"tensor `{tensor_name}` declares a negative external data offset "
+                          "or length", location=where)
     return info.get("location", ""), offset, length
 
 
@@ -99,9 +99,10 @@ class ExternalFile:
         length = ref.length if ref.length is not None else (expected if expected is not None
                                                              else max(0, size - ref.offset))
         if ref.offset + length > size:
-            raise model_error(EXTERNAL_SHORT, f"external data file `{self.path.name}` has {size} bytes, but tensor "
-                              f"`{tensor_name}` needs bytes {ref.offset}..{ref.offset + length}",
-                              location=str(self.path), hint="the data file is truncated or belongs to another model")
+            raise model_error(EXTERNAL_SHORT, f"external data file `{self.path.name}` has {size} bytes, but "
+                              f"tensor `{tensor_name}` needs bytes {ref.offset}..{ref.offset + length}",
+                              location=str(self.path),
+                              hint="the data file is truncated or belongs to another model")
         return length
 
     def close(self) -> None:

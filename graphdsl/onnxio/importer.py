@@ -28,8 +28,15 @@ from graphdsl.onnxio.codes import MODEL_CORRUPT
 from graphdsl.onnxio.external import ExternalRef, parse_entries
 from graphdsl.onnxio.layout import GraphLayout
 from graphdsl.onnxio.source import ModelSource
+from graphdsl.onnxio.values import (
+    ExternalValues,
+    MappedValues,
+    ProtoValues,
+    TensorValues,
+    gs_dtype,
+    raw_nbytes,
+)
 from graphdsl.onnxio.wire import text
-from graphdsl.onnxio.values import ExternalValues, MappedValues, ProtoValues, TensorValues, gs_dtype, raw_nbytes
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +171,8 @@ class Importer:
     def _check_size(self, values: TensorValues, header: TensorProto) -> None:
         expected = raw_nbytes(header.data_type, _count(header, self.where))
         if expected is not None and expected != values.nbytes:
-            raise model_error(MODEL_CORRUPT, f"tensor `{header.name}` has {values.nbytes} bytes of data, but its "
-                              f"shape {list(header.dims)} needs {expected}", location=self.where,
+            raise model_error(MODEL_CORRUPT, f"tensor `{header.name}` has {values.nbytes} bytes of data, but "
+                              f"its shape {list(header.dims)} needs {expected}", location=self.where,
                               hint="the file is corrupted or was written by a broken exporter")
 
     # value infos
@@ -309,7 +316,8 @@ class Importer:
             elif kind in _PROTO_LISTS:
                 value = list(getattr(a, _PROTO_LISTS[kind]))
             else:
-                log.warning("attribute `%s` has undefined type %d: skipped, as graphsurgeon does", a.name, kind)
+                log.warning("attribute `%s` has undefined type %d: skipped, as graphsurgeon does",
+                            a.name, kind)
                 continue
             attrs[text(a.name)] = value
             snapshot.append((a.name, kind, k, token))
@@ -346,8 +354,9 @@ class Importer:
             attrs.update(self._attributes(proto.attribute_proto, None, local, [])[0])
         domains = [opset_id(o) for o in proto.opset_import] or self.import_domains
         func = construct.graph(gs.Function, self.functions, nodes=nodes, inputs=inputs, outputs=outputs,
-                               name=text(proto.name), doc_string=text(proto.doc_string), opset=opset or self.opset,
-                               import_domains=domains, ir_version=None, domain=text(proto.domain), attrs=attrs)
+                               name=text(proto.name), doc_string=text(proto.doc_string),
+                               opset=opset or self.opset, import_domains=domains, ir_version=None,
+                               domain=text(proto.domain), attrs=attrs)
         construct.set_origin(func, GraphOrigin(self.source, extra=_extra_spans(fields, _FUNCTION_KNOWN)
                                                if fields is not None else []))
         self._drain()
@@ -360,8 +369,10 @@ class Importer:
         return local[name]
 
 
-_GRAPH_KNOWN = {1, 2, 5, 10, 11, 12, 13, 15}  # node, name, initializer, doc, input, output, value_info, sparse
-_FUNCTION_KNOWN = {1, 4, 5, 6, 7, 8, 9, 10, 11}  # name, input, output, attribute, node, doc, opsets, domain, defaults
+# GraphProto: node, name, initializer, doc_string, input, output, value_info, sparse_initializer
+_GRAPH_KNOWN = {1, 2, 5, 10, 11, 12, 13, 15}
+# FunctionProto: name, input, output, attribute, node, doc_string, opset_import, domain, attribute_proto
+_FUNCTION_KNOWN = {1, 4, 5, 6, 7, 8, 9, 10, 11}
 
 
 def _spans_by_field(fields) -> dict[int, list]:

@@ -58,7 +58,7 @@ class LoadedModel:
         if self.source is not None:
             self.source.close()
 
-    def __enter__(self) -> "LoadedModel":
+    def __enter__(self) -> LoadedModel:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -72,7 +72,8 @@ def import_model(model: onnx.ModelProto, base_dir: str | os.PathLike | None = No
         data = model.SerializeToString()
     except ValueError as e:  # over 2 GB: protobuf cannot serialize it, so neither could we write it
         raise model_error(MODEL_CORRUPT, f"the model cannot be serialized: {e}",
-                          hint="save it with external data (onnx.save(..., save_as_external_data=True))") from None
+                          hint="save it with external data: onnx.save(..., save_as_external_data=True)",
+                          ) from None
     base = Path(base_dir) if base_dir is not None else None
     return _load(ModelSource(data, base_dir=base), "<in-memory model>", load_external=False)
 
@@ -115,7 +116,8 @@ def _import(source: ModelSource, where: str) -> LoadedModel:
     for proto, span in zip(model.functions, function_spans):
         importer.functions.append(importer.import_function(proto, span))
     graph = importer.import_graph(layout, producer_name=wire.text(model.producer_name),
-                                  producer_version=wire.text(model.producer_version), ir_version=model.ir_version)
+                                  producer_version=wire.text(model.producer_version),
+                                  ir_version=model.ir_version)
     _check_externals(importer)
     return LoadedModel(graph, source.path, _meta(model, top, buf, graph), source)
 
@@ -160,8 +162,9 @@ def _check_externals(importer: Importer) -> None:
     for values in importer.externals:
         ref = values.ref
         if ref.length is not None and values.expected is not None and ref.length != values.expected:
-            raise model_error(MODEL_CORRUPT, f"tensor `{values.name}` declares {ref.length} bytes of external "
-                              f"data, but its shape needs {values.expected}", location=importer.where)
+            raise model_error(MODEL_CORRUPT, f"tensor `{values.name}` declares {ref.length} bytes of "
+                              f"external data, but its shape needs {values.expected}",
+                              location=importer.where)
         values.nbytes = ref.file.check(ref, values.expected, values.name)
 
 

@@ -17,12 +17,11 @@ from graphdsl.diagnostics import model_error
 from graphdsl.onnxio.codes import EXTERNAL_SHORT, MODEL_CORRUPT, MODEL_UNREADABLE
 from graphdsl.onnxio.external import ExternalFile, resolve_location
 
-
-_live: dict[int, "weakref.ref[ModelSource]"] = {}
+_live: dict[int, weakref.ref[ModelSource]] = {}
 _ids = itertools.count(1)
 
 
-def source_by_id(source_id: int) -> "ModelSource | None":
+def source_by_id(source_id: int) -> ModelSource | None:
     """The source with this id, if it is still alive and open.
 
     Nodes refer to their source by id rather than by reference: a tuple of only strings and ints is
@@ -59,14 +58,14 @@ class ModelSource:
         _live[self.id] = weakref.ref(self, lambda _, key=self.id: _live.pop(key, None))
 
     @classmethod
-    def open(cls, path: Path) -> "ModelSource":
+    def open(cls, path: Path) -> ModelSource:
         """Map a model file copy-on-write (GDS301 if it cannot be opened, GDS302 if it is empty)."""
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as e:
             hint = "check the path" if isinstance(e, FileNotFoundError) else ""
-            raise model_error(MODEL_UNREADABLE, f"cannot open model `{path}`: {e.strerror}", location=str(path),
-                              hint=hint) from None
+            raise model_error(MODEL_UNREADABLE, f"cannot open model `{path}`: {e.strerror}",
+                              location=str(path), hint=hint) from None
         try:
             size = os.fstat(fd).st_size
             if not size:
@@ -94,8 +93,8 @@ class ModelSource:
     def external(self, location: str, tensor_name: str) -> ExternalFile:
         """The external data file `location` names, after checking it stays in the model's folder."""
         if self.base_dir is None:
-            raise model_error(EXTERNAL_SHORT, f"tensor `{tensor_name}` is stored in external file `{location}`, but the "
-                              "model was imported from memory without a folder",
+            raise model_error(EXTERNAL_SHORT, f"tensor `{tensor_name}` is stored in external file "
+                              f"`{location}`, but the model was imported from memory without a folder",
                               hint="pass base_dir= to import_model, or load the model from its file")
         target = resolve_location(self.base_dir, location, tensor_name)
         if target not in self._externals:

@@ -29,8 +29,8 @@ def model_stats(graph: gs.Graph) -> dict:
         values = t._values
         tensors += 1
         count += math.prod(values.shape)
-        size = int(values.nbytes) if getattr(values, "nbytes", None) is not None else _itemsize(values) * math.prod(
-            values.shape)
+        stored = getattr(values, "nbytes", None)
+        size = int(stored) if stored is not None else _itemsize(values) * math.prod(values.shape)
         nbytes += size
         if isinstance(values, ExternalValues):
             external += size

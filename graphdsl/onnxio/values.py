@@ -47,7 +47,7 @@ for _name in ("FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", 
 _keys = itertools.count(1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gs_dtype(data_type: int):
     """The dtype graphsurgeon gives a tensor of this ONNX type: numpy's, or the ONNX enum if none."""
     dtype = get_numpy_type(data_type)
@@ -153,8 +153,9 @@ class ExternalValues(TensorValues):
         """The stored bytes, viewing the mapped data file (GDS308 if the file shrank meanwhile)."""
         buffer = self.ref.file.buffer()
         if self.ref.offset + self.nbytes > len(buffer):
-            raise model_error(EXTERNAL_SHORT, f"external data file `{self.ref.file.path.name}` is shorter than "
-                              f"tensor `{self.header.name}` needs", location=str(self.ref.file.path))
+            path = self.ref.file.path
+            raise model_error(EXTERNAL_SHORT, f"external data file `{path.name}` is shorter than tensor "
+                              f"`{self.header.name}` needs", location=str(path))
         return buffer[self.ref.offset:self.ref.offset + self.nbytes]
 
     def load(self) -> np.ndarray:

@@ -21,8 +21,8 @@ from google.protobuf.message import DecodeError
 from graphdsl.diagnostics import model_error
 from graphdsl.onnxio import atomic
 from graphdsl.onnxio.chunks import Chunks
-from graphdsl.onnxio.construct import origin_of
 from graphdsl.onnxio.codes import EXTERNAL_OUTSIDE, MODEL_UNREADABLE, OVERWRITES_INPUT
+from graphdsl.onnxio.construct import origin_of
 from graphdsl.onnxio.exporter import Exporter, ExternalSink, opset_imports
 from graphdsl.onnxio.irversion import choose_ir_version
 from graphdsl.onnxio.meta import ModelMeta
@@ -49,7 +49,8 @@ class WriteResult:
     notes: list[str] = field(default_factory=list)
 
 
-def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *, ir_version: int | None = None) -> onnx.ModelProto:
+def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *,
+                 ir_version: int | None = None) -> onnx.ModelProto:
     """The graph as an in-memory ModelProto (lazy weights are read into it).
 
     Args:
@@ -69,8 +70,8 @@ def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *, ir_version: 
     with _gc_paused():
         data = Exporter(file_ranges=False).model(graph, meta or ModelMeta(), ir).to_bytes()
         if len(data) > PROTOBUF_LIMIT:
-            raise ValueError(f"the model is {len(data) >> 20} MiB, over protobuf's 2 GiB limit: use write_model, "
-                             "which stores weights as external data")
+            raise ValueError(f"the model is {len(data) >> 20} MiB, over protobuf's 2 GiB limit: use "
+                             "write_model, which stores weights as external data")
         try:
             return onnx.ModelProto.FromString(data)
         except DecodeError:  # our bytes are well-formed: only protobuf's nesting limit (100) rejects them
@@ -109,10 +110,13 @@ def write_model(graph: gs.Graph, path: str | os.PathLike, meta: ModelMeta | None
         notes: list[str] = []
         ir, note = choose_ir_version(ir_version, graph.ir_version, opset_imports(graph))
         notes += [note] if note else []
-        exporter, chunks, sink = _export(graph, path, meta or ModelMeta(), ir, external_data, size_threshold, notes)
+        exporter, chunks, sink = _export(graph, path, meta or ModelMeta(), ir, external_data, size_threshold,
+                                         notes)
         data_path = _data_path(path, sink.location) if sink is not None else None
         origin = origin_of(graph)
-        reads = exporter.reads | ({origin.source.path} if origin is not None and origin.source.path else set())
+        if origin is not None and origin.source.path is not None:
+            exporter.reads.add(origin.source.path)
+        reads = exporter.reads
         _refuse_overwrite(reads, path, data_path, input_path, overwrite_input)
         _write_files(path, chunks, data_path, sink.chunks if sink else None)
     return WriteResult(path, data_path if sink and sink.chunks.size else None, ir, notes)
@@ -139,12 +143,13 @@ def _export(graph, path: Path, meta: ModelMeta, ir: int, external_data: str | No
 def _data_path(path: Path, location: str) -> Path:
     relative = PurePosixPath(location)
     if not location or relative.is_absolute() or ".." in relative.parts or len(relative.parts) != 1:
-        raise model_error(EXTERNAL_OUTSIDE, f"external data file `{location}` must be a plain file name beside the "
-                          "model", location=str(path), hint=f"for example `{path.name}.data`")
+        raise model_error(EXTERNAL_OUTSIDE, f"external data file `{location}` must be a plain file name "
+                          "beside the model", location=str(path), hint=f"for example `{path.name}.data`")
     return path.parent / location
 
 
-def _refuse_overwrite(reads: set, path: Path, data_path: Path | None, input_path, overwrite_input: bool) -> None:
+def _refuse_overwrite(reads: set, path: Path, data_path: Path | None, input_path,
+                      overwrite_input: bool) -> None:
     """GDS304 when an output would replace the input model or a file the output copies bytes from."""
     if overwrite_input:
         return
@@ -192,7 +197,8 @@ def _write_temp(path: Path, chunks: Chunks) -> Path:
     try:
         temp, fd = atomic.open_temp(path)
     except OSError as e:
-        raise model_error(MODEL_UNREADABLE, f"cannot write `{path}`: {e.strerror}", location=str(path)) from None
+        raise model_error(MODEL_UNREADABLE, f"cannot write `{path}`: {e.strerror}",
+                          location=str(path)) from None
     try:
         _stream(fd, chunks.finish())
         os.fsync(fd)

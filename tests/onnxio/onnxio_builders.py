@@ -79,10 +79,11 @@ def if_outer_scope() -> tuple[onnx.ModelProto, dict]:
     else_branch = helper.make_graph([helper.make_node("Sub", ["xs", "xs"], ["else_out"])], "else", [],
                                     [helper.make_tensor_value_info("else_out", F, [2, 4])])
     nodes = [helper.make_node("Relu", ["x"], ["xs"], name="relu"),
-             helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then_branch, else_branch=else_branch)]
-    graph = helper.make_graph(nodes, "if_model", [helper.make_tensor_value_info("x", F, [2, 4]),
-                                                  helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
-                              [helper.make_tensor_value_info("y", F, [2, 4])], [w])
+             helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then_branch,
+                              else_branch=else_branch)]
+    inputs = [helper.make_tensor_value_info("x", F, [2, 4]),
+              helper.make_tensor_value_info("cond", TensorProto.BOOL, [])]
+    graph = helper.make_graph(nodes, "if_model", inputs, [helper.make_tensor_value_info("y", F, [2, 4])], [w])
     feeds = {"x": rng.standard_normal((2, 4)).astype(np.float32), "cond": np.array(True)}
     return _model(graph), feeds
 
@@ -102,8 +103,9 @@ def loop_outer_scope() -> tuple[onnx.ModelProto, dict]:
          helper.make_tensor_value_info("acc_out", F, [3]),
          helper.make_tensor_value_info("scan_out", F, [3])])
     nodes = [helper.make_node("Loop", ["trip", "", "x"], ["acc", "all"], name="loop", body=body)]
-    graph = helper.make_graph(nodes, "loop_model", [helper.make_tensor_value_info("trip", TensorProto.INT64, []),
-                                                    helper.make_tensor_value_info("x", F, [3])],
+    inputs = [helper.make_tensor_value_info("trip", TensorProto.INT64, []),
+              helper.make_tensor_value_info("x", F, [3])]
+    graph = helper.make_graph(nodes, "loop_model", inputs,
                               [helper.make_tensor_value_info("acc", F, [3]),
                                helper.make_tensor_value_info("all", F, [None, 3])], [step])
     return _model(graph), {"trip": np.array(4, np.int64), "x": np.arange(3, dtype=np.float32)}
@@ -149,9 +151,10 @@ def nested_ifs(depth: int) -> onnx.ModelProto:
             [helper.make_node("If", ["cond"], [f"out{level}"], then_branch=inner, else_branch=other)],
             f"g{level}", [], [helper.make_tensor_value_info(f"out{level}", F, [1])])
     one = numpy_helper.from_array(np.ones(1, np.float32), "one")
-    outer = helper.make_graph(inner.node, "nested", [helper.make_tensor_value_info("x", F, [1]),
-                                                     helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
-                              [helper.make_tensor_value_info("out0", F, [1])], [one])
+    inputs = [helper.make_tensor_value_info("x", F, [1]),
+              helper.make_tensor_value_info("cond", TensorProto.BOOL, [])]
+    outputs = [helper.make_tensor_value_info("out0", F, [1])]
+    outer = helper.make_graph(inner.node, "nested", inputs, outputs, [one])
     return _model(outer)
 
 

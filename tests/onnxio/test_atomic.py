@@ -6,9 +6,9 @@ import hashlib
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+import onnxio_builders as builders
 import pytest
 
-import onnxio_builders as builders
 from graphdsl.onnxio import atomic_write, read_model, write_model
 
 

@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import onnx
-
 import onnxio_builders as builders
+
 from graphdsl.onnxio import read_model, write_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,4 +61,5 @@ def test_output_does_not_depend_on_the_hash_seed(tmp_path):
     assert len(digests) == 1
     written = onnx.load(tmp_path / "out_0.onnx")
     domains = [o.domain for o in written.opset_import]
-    assert domains == ["", "alpha.ops", "beta.ops", "kappa.ops", "late.ops", "mid.ops", "omega.ops", "zeta.ops"]
+    assert domains == ["", "alpha.ops", "beta.ops", "kappa.ops", "late.ops", "mid.ops", "omega.ops",
+                       "zeta.ops"]

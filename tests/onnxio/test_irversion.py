@@ -1,11 +1,11 @@
 """The IR version written: what the installed onnxruntime reads, never too old for the opsets."""
 
 import onnx
+import onnxio_builders as builders
 import onnxruntime as ort
 import pytest
 from onnx import helper
 
-import onnxio_builders as builders
 from graphdsl.onnxio import default_ir_version, export_model, import_model, write_model
 
 

@@ -5,10 +5,10 @@ import mmap
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+import onnxio_builders as builders
 import pytest
 from onnx import numpy_helper
 
-import onnxio_builders as builders
 from graphdsl.onnxio import model_stats, read_model, write_model
 from graphdsl.onnxio.values import ExternalValues, MappedValues
 

@@ -5,9 +5,9 @@ import onnx
 import onnx_graphsurgeon as gs
 import onnxruntime as ort
 import pytest
+from realmodels import real_model
 
 from graphdsl.onnxio import model_stats, read_model, write_model
-from realmodels import real_model
 
 pytestmark = pytest.mark.realmodel
 

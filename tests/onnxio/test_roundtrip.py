@@ -4,16 +4,19 @@ the same graph graphsurgeon's own import/export gives, and byte-for-byte copies 
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+import onnxio_builders as builders
 import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-import onnxio_builders as builders
 from graphdsl.onnxio import export_model, import_model, read_model, write_model
 
 
 def run(model_or_path, feeds: dict) -> list:
-    data = model_or_path.SerializeToString() if isinstance(model_or_path, onnx.ModelProto) else str(model_or_path)
+    if isinstance(model_or_path, onnx.ModelProto):
+        data = model_or_path.SerializeToString()
+    else:
+        data = str(model_or_path)
     return ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
 
 
@@ -33,23 +36,29 @@ def canonical(model: onnx.ModelProto) -> dict:
     weights = set()
 
     def graph(g, outer: set):
-        weights.update((t.name, t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes()) for t in g.initializer)
+        weights.update((t.name, t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes())
+                       for t in g.initializer)
         mine = {t.name for t in g.initializer} | {v.name for v in g.value_info}
         return {
             "nodes": [(n.op_type, n.name, list(n.input), list(n.output), n.domain,
-                       [(a.name, a.type, a.SerializeToString() if a.type != onnx.AttributeProto.GRAPH else None)
-                        for a in n.attribute]) for n in g.node],
+                       [(a.name, a.type, _attribute_bytes(a)) for a in n.attribute]) for n in g.node],
             "inputs": [(v.name, v.type.SerializeToString()) for v in g.input],
             "outputs": [(v.name, v.type.SerializeToString()) for v in g.output],
-            "value_info": sorted((v.name, v.type.SerializeToString()) for v in g.value_info if v.name not in outer),
+            "value_info": sorted((v.name, v.type.SerializeToString())
+                                 for v in g.value_info if v.name not in outer),
             "subgraphs": [graph(a.g, outer | mine | _defined(g)) for n in g.node for a in n.attribute
                           if a.type == onnx.AttributeProto.GRAPH],
         }
-    out = {"graph": graph(model.graph, set()), "opsets": sorted((o.domain, o.version) for o in model.opset_import),
+    out = {"graph": graph(model.graph, set()),
+           "opsets": sorted((o.domain, o.version) for o in model.opset_import),
            "functions": [(f.name, f.domain, list(f.input), list(f.output), [n.op_type for n in f.node])
                          for f in model.functions]}
     out["initializers"] = sorted(weights)
     return out
+
+
+def _attribute_bytes(a):
+    return None if a.type == onnx.AttributeProto.GRAPH else a.SerializeToString()
 
 
 def _defined(g) -> set:
@@ -112,7 +121,7 @@ def test_model_fields_survive(tmp_path):
     assert [(o.domain, o.version) for o in g.import_domains] == [("", 17)]
     out = export_model(g, loaded.meta)
     assert {p.key: p.value for p in out.metadata_props} == loaded.meta.metadata_props
-    assert out.graph.node[0].doc_string == "first layer"  # gs drops node doc strings; unchanged nodes keep them
+    assert out.graph.node[0].doc_string == "first layer"  # gs drops node doc strings; we keep them
 
 
 def test_edited_graph_round_trips(tmp_path):
@@ -221,8 +230,8 @@ def test_sparse_initializers_survive(tmp_path):
     indices = numpy_helper.from_array(np.array([1, 3], np.int64))
     sparse = onnx.helper.make_sparse_tensor(values, indices, [4])
     node = onnx.helper.make_node("Add", ["x", "sp"], ["y"])
-    graph = onnx.helper.make_graph([node], "sparse", [onnx.helper.make_tensor_value_info("x", 1, [4])],
-                                   [onnx.helper.make_tensor_value_info("y", 1, [4])], sparse_initializer=[sparse])
+    x, y = (onnx.helper.make_tensor_value_info(name, 1, [4]) for name in "xy")
+    graph = onnx.helper.make_graph([node], "sparse", [x], [y], sparse_initializer=[sparse])
     model = onnx.helper.make_model(graph, opset_imports=builders.OPSET, ir_version=8)
     out = export_model(import_model(model).graph)
     assert [s.values.name for s in out.graph.sparse_initializer] == ["sp"]

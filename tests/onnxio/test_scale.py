@@ -5,10 +5,10 @@ import sys
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+import onnxio_builders as builders
 import onnxruntime as ort
 import pytest
 
-import onnxio_builders as builders
 from graphdsl.onnxio import export_model, read_model, write_model
 
 
@@ -46,8 +46,8 @@ def nested_graph(depth: int) -> gs.Graph:
     """`depth` nested If nodes built as gs objects (onnx.helper itself cannot nest past ~33 levels)."""
     x, cond = gs.Variable("x", np.float32, [1]), gs.Variable("cond", np.bool_, [])
     out = gs.Variable(f"out{depth}", np.float32, [1])
-    inner = gs.Graph(nodes=[gs.Node("Add", inputs=[x, gs.Constant("one", np.ones(1, np.float32))], outputs=[out])],
-                     outputs=[out], name=f"g{depth}")
+    one = gs.Constant("one", np.ones(1, np.float32))
+    inner = gs.Graph(nodes=[gs.Node("Add", inputs=[x, one], outputs=[out])], outputs=[out], name=f"g{depth}")
     for level in range(depth - 1, -1, -1):
         other_out = gs.Variable(f"else{level}", np.float32, [1])
         other = gs.Graph(nodes=[gs.Node("Identity", inputs=[x], outputs=[other_out])], outputs=[other_out],
