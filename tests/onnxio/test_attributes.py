@@ -3,10 +3,11 @@
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+import onnxruntime as ort
+import onnxio_builders as builders
 import pytest
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
-import onnxio_builders as builders
 from graphdsl.diagnostics import ModelError
 from graphdsl.onnxio import export_model, import_model, read_model, write_model
 from graphdsl.onnxio import writer as writer_module
@@ -38,7 +39,8 @@ def test_every_attribute_type_survives_import_and_export():
     assert attrs["floats"] == [1.5, 2.5] and attrs["ints"] == [1, -2, 3] and attrs["strings"] == ["a", "b"]
     assert isinstance(attrs["t"], gs.Constant) and attrs["t"].values.tolist() == [[0, 1, 2], [3, 4, 5]]
     assert isinstance(attrs["g"], gs.Graph) and attrs["g"].nodes[0].inputs[0] is graph.inputs[0]
-    assert isinstance(attrs["tp"], onnx.TypeProto) and isinstance(attrs["sparse_tensor"], onnx.SparseTensorProto)
+    assert isinstance(attrs["tp"], onnx.TypeProto)
+    assert isinstance(attrs["sparse_tensor"], onnx.SparseTensorProto)
     assert [type(v) for v in attrs["tensors"]] == [onnx.TensorProto]
     assert attrs["empty_ints"] == []
     original = {a.name: a for a in model.graph.node[0].attribute}
@@ -85,8 +87,9 @@ def test_models_over_2gb_get_external_data(tmp_path, monkeypatch):
     assert result.external_data == tmp_path / "big.onnx.data"
     assert result.notes and "2 GiB" in result.notes[0]
     import onnxruntime as ort
-    out = ort.InferenceSession(str(tmp_path / "big.onnx"), providers=["CPUExecutionProvider"]).run(None, feeds)
-    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    cpu = ["CPUExecutionProvider"]
+    out = ort.InferenceSession(str(tmp_path / "big.onnx"), providers=cpu).run(None, feeds)
+    ref = ort.InferenceSession(model.SerializeToString(), providers=cpu).run(None, feeds)
     np.testing.assert_array_equal(out[0], ref[0])
 
 
@@ -98,4 +101,5 @@ def test_in_memory_model_with_external_data_needs_a_folder(tmp_path):
         import_model(proto)
     assert e.value.diagnostics[0].code == "GDS308"
     graph = import_model(proto, base_dir=tmp_path).graph
-    np.testing.assert_array_equal(graph.tensors()["w1"].values, numpy_helper.to_array(model.graph.initializer[0]))
+    expected = numpy_helper.to_array(model.graph.initializer[0])
+    np.testing.assert_array_equal(graph.tensors()["w1"].values, expected)
