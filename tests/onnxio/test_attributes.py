@@ -3,8 +3,8 @@
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
-import onnxruntime as ort
 import onnxio_builders as builders
+import onnxruntime as ort
 import pytest
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
@@ -86,7 +86,6 @@ def test_models_over_2gb_get_external_data(tmp_path, monkeypatch):
     result = write_model(loaded.graph, tmp_path / "big.onnx", loaded.meta)
     assert result.external_data == tmp_path / "big.onnx.data"
     assert result.notes and "2 GiB" in result.notes[0]
-    import onnxruntime as ort
     cpu = ["CPUExecutionProvider"]
     out = ort.InferenceSession(str(tmp_path / "big.onnx"), providers=cpu).run(None, feeds)
     ref = ort.InferenceSession(model.SerializeToString(), providers=cpu).run(None, feeds)
