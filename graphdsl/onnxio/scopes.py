@@ -53,13 +53,18 @@ def analyse(graph: gs.Graph) -> ModelScopes:
 
 
 def _place_constants(order, tensors, parent, depth) -> dict[int, list]:
-    """Each Constant goes to the lowest common ancestor of the graphs that use it."""
-    home: dict[int, gs.Graph] = {}
-    first_use: dict[int, tuple[int, gs.Constant]] = {}
+    """Each Constant goes to the lowest common ancestor of the graphs that use it.
+
+    The main graph and each function are separate trees (a function sees nothing of the graph): a
+    Constant object used in several trees is placed in each of them, as gs would.
+    """
+    home: dict[tuple, gs.Graph] = {}
+    first_use: dict[tuple, tuple[int, gs.Constant]] = {}
     for g in order:
+        root = _root(g, parent)
         for t in tensors[id(g)].values():
             if isinstance(t, gs.Constant):
-                key = id(t)
+                key = (id(root), id(t))
                 if key not in home:
                     home[key] = g
                     first_use[key] = (len(first_use), t)
@@ -69,11 +74,16 @@ def _place_constants(order, tensors, parent, depth) -> dict[int, list]:
     for key, (_, t) in sorted(first_use.items(), key=lambda item: _write_order(item[1])):
         g = home[key]
         declared = home_of(t)[0]
-        if g is not None and declared is not None and _encloses(declared, g, parent, depth):
+        if declared is not None and _encloses(declared, g, parent, depth):
             g = declared
-        if g is not None:
-            placed[id(g)].append(t)
+        placed[id(g)].append(t)
     return placed
+
+
+def _root(g, parent):
+    while parent[id(g)] is not None:
+        g = parent[id(g)]
+    return g
 
 
 def _encloses(outer, inner, parent, depth) -> bool:
@@ -85,14 +95,14 @@ def _encloses(outer, inner, parent, depth) -> bool:
 
 
 def _common_ancestor(a, b, parent, depth):
-    """The innermost graph enclosing both (None if they are in different functions or the main graph)."""
+    """The innermost graph enclosing both (they are in the same tree)."""
     while depth[id(a)] > depth[id(b)]:
         a = parent[id(a)]
     while depth[id(b)] > depth[id(a)]:
         b = parent[id(b)]
-    while a is not b and a is not None and b is not None:
+    while a is not b:
         a, b = parent[id(a)], parent[id(b)]
-    return a if a is b else None
+    return a
 
 
 def _write_order(entry: tuple[int, gs.Constant]) -> tuple:
