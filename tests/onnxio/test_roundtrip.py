@@ -89,6 +89,11 @@ def test_unchanged_model_is_written_back_byte_for_byte(case, tmp_path):
     assert (tmp_path / "out.onnx").read_bytes() == path.read_bytes()
 
 
+def test_import_equals_graphsurgeons(case):
+    path, _ = case
+    assert read_model(path).graph == gs.import_onnx(onnx.load(path))  # gs's own Graph.__eq__
+
+
 def test_export_matches_graphsurgeon(case):
     path, _ = case
     ours = export_model(read_model(path).graph)
