@@ -204,7 +204,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller models, one repetition")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per measurement (best is kept)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs per measurement, best kept (default 3; 5 on the smaller model, whose "
+                             "sub-second times decide the growth exponent; 1 with --quick)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), help="subset of rows to run")
     parser.add_argument("--worker", nargs=3, metavar=("VARIANT", "SRC", "DST"), help=argparse.SUPPRESS)
     parser.add_argument("--generate", metavar="FOLDER", help=argparse.SUPPRESS)
@@ -215,7 +217,7 @@ def main(argv=None) -> int:
     if args.generate:
         generate(args.quick, Path(args.generate))
         return 0
-    repeat = args.repeat or (1 if args.quick else 2)
+    repeat = args.repeat or (1 if args.quick else 3)
     variants = [v for v in VARIANTS if v in args.variants or v == FLOOR]
     with tempfile.TemporaryDirectory(prefix="gds-bench-") as tmp:
         workdir = Path(tmp)
@@ -224,9 +226,13 @@ def main(argv=None) -> int:
         held = [f"{m.label} ({m.nodes} nodes, {m.weight_bytes / 2**20:.0f} MB weights)" for m in models]
         print(f"models generated in {time.perf_counter() - started:.0f} s: " + ", ".join(held), flush=True)
         rows = []
+        smallest = min(m.nodes for m in models if m.measure_time)
         for m in models:
+            runs = repeat if m.measure_time else 1
+            if m.nodes == smallest and not args.quick and args.repeat is None:
+                runs = 5
             for variant in variants:
-                rows.append(measure(m, variant, 1 if not m.measure_time else repeat, workdir))
+                rows.append(measure(m, variant, runs, workdir))
                 print(f"  {m.label:<24} {variant:<38} {rows[-1].seconds:8.3f} s", flush=True)
         print()
         print(report(rows, baseline_rss()))
