@@ -30,6 +30,7 @@ from graphdsl.onnxio import wire
 from graphdsl.onnxio.chunks import Chunks
 from graphdsl.onnxio.construct import origin_of
 from graphdsl.onnxio.importer import opset_id
+from graphdsl.onnxio.irversion import choose_ir_version
 from graphdsl.onnxio.meta import ModelMeta
 from graphdsl.onnxio.ranges import FileRange
 from graphdsl.onnxio.scopes import ModelScopes, analyse
@@ -82,9 +83,15 @@ class Exporter:
 
     # model
 
-    def model(self, graph: gs.Graph, meta: ModelMeta, ir_version: int) -> Chunks:
-        """The whole ModelProto."""
+    def model(self, graph: gs.Graph, meta: ModelMeta, ir_version: int | None) -> Chunks:
+        """The whole ModelProto; `ir_version` as asked for (see irversion.choose_ir_version).
+
+        Sets `self.ir_version` (what was written) and `self.notes` (why it differs, if it does).
+        """
         scopes = analyse(graph)
+        opsets = opset_imports(graph, scopes.trees[id(graph)])
+        ir_version, note = choose_ir_version(ir_version, graph.ir_version, opsets)
+        self.ir_version, self.notes = ir_version, [note] if note else []
         # Children before parents, and no recursion: a graph's payload is ready before its node is.
         for g in reversed(scopes.order):
             encode = self._function if isinstance(g, gs.Function) else self._graph
@@ -102,7 +109,7 @@ class Exporter:
         body.extend(self._done[id(graph)])
         body.add(meta.graph_extra)
         out.field(wire.MODEL_GRAPH, body)
-        tail = onnx.ModelProto(opset_import=opset_imports(graph))
+        tail = onnx.ModelProto(opset_import=opsets)
         for key, value in meta.metadata_props.items():
             tail.metadata_props.add(key=key, value=value)
         out.add(tail.SerializeToString())
@@ -167,7 +174,8 @@ class Exporter:
         out.add(head.SerializeToString())
         for node in consts + nodes:
             self._node(out, node, wire.FUNCTION_NODE)
-        tail = onnx.FunctionProto(opset_import=opset_imports(func), domain=func.domain or "")
+        tail = onnx.FunctionProto(opset_import=opset_imports(func, scopes.trees[id(func)]),
+                                  domain=func.domain or "")
         if func.doc_string:
             tail.doc_string = func.doc_string
         out.add(tail.SerializeToString())
@@ -363,15 +371,8 @@ def _unchanged(node: gs.Node, origin: tuple) -> bool:
     _, _, _, op, name, domain, in_names, out_names, snapshot = origin
     if node.op != op or node.name != name or node.domain != domain:
         return False
-    ins, outs = node.inputs, node.outputs
-    if len(ins) != len(in_names) or len(outs) != len(out_names):
+    if tuple([t.name for t in node.inputs]) != in_names or tuple([t.name for t in node.outputs]) != out_names:
         return False
-    for t, n in zip(ins, in_names):
-        if t.name != n:
-            return False
-    for t, n in zip(outs, out_names):
-        if t.name != n:
-            return False
     attrs = node.attrs
     if len(attrs) != len(snapshot):
         return False
@@ -491,15 +492,19 @@ def _value_info_proto(t) -> onnx.ValueInfoProto:
     return onnx.helper.make_empty_tensor_value_info(t.name)
 
 
-def opset_imports(g: gs.Graph) -> list[onnx.OperatorSetIdProto]:
+def opset_imports(g: gs.Graph, graphs: list | None = None) -> list[onnx.OperatorSetIdProto]:
     """gs's update_import_domains without mutating the graph, with the default domain at g.opset,
-    and extra domains in sorted order (gs iterates a set, so its order changes with PYTHONHASHSEED)."""
+    and extra domains in sorted order (gs iterates a set, so its order changes with PYTHONHASHSEED).
+
+    `graphs`: g and its subgraphs, if already known.
+    """
     domains = [opset_id(o) for o in g.import_domains] if g.import_domains else [
         onnx.helper.make_opsetid("", g.opset)]
     for o in domains:
         if o.domain in ("", "ai.onnx") and g.opset is not None and o.version != g.opset:
             o.version = g.opset  # a pass changed graph.opset: that wins over the imported list
-    used = {n.domain for sub in all_graphs(g, functions=False) for n in sub.nodes} - {None}
+    graphs = graphs if graphs is not None else all_graphs(g, functions=False)
+    used = {n.domain for sub in graphs for n in sub.nodes} - {None}
     present = {o.domain for o in domains}
     domains += [onnx.helper.make_opsetid(d, 1) for d in sorted(used - present)]
     return domains

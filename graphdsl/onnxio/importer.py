@@ -245,13 +245,17 @@ class Importer:
                     if name:
                         local[name] = t
                 outs.append(t)
-            if p.attribute:
+            attributes = p.attribute  # each access builds a new container: once is enough
+            if attributes:
                 span = spans[i] if spans is not None else None
                 laid_out = subgraphs.get(i) if subgraphs else None
-                attrs, snapshot = self._attributes(p.attribute, span, local, outer, laid_out)
+                attrs, snapshot = self._attributes(attributes, span, local, outer, laid_out)
             else:
                 attrs, snapshot = {}, ()
-            op, name, domain = text(p.op_type), text(p.name), text(p.domain) if p.HasField("domain") else None
+            op, name = p.op_type, p.name
+            if type(op) is not str or type(name) is not str:  # text() inlined: not UTF-8
+                op, name = text(op), text(name)
+            domain = text(p.domain) if p.HasField("domain") else None
             origin = None
             if spans is not None:
                 span = spans[i]

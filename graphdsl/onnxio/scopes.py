@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import onnx_graphsurgeon as gs
 
 from graphdsl.onnxio.construct import home_of
-from graphdsl.onnxio.walk import all_graphs, subgraphs_of
+from graphdsl.onnxio.walk import subgraphs_of
 
 
 @dataclass
@@ -23,36 +23,48 @@ class ModelScopes:
 
     Attributes:
         order: Every graph and function, parents before their subgraphs.
+        trees: id(main graph or function) -> it and all graphs nested in it.
         tensors: id(graph) -> gs's tensor map of that graph (name -> tensor, first-use order).
         enclosing: id(graph) -> for each enclosing graph, the ids of its tensors.
         constants: id(graph) -> the Constants stored as its initializers, in write order.
     """
 
     order: list
+    trees: dict[int, list]
     tensors: dict[int, dict]
     enclosing: dict[int, list[set]]
     constants: dict[int, list]
 
 
 def analyse(graph: gs.Graph) -> ModelScopes:
-    """Scopes of `graph`, its functions and all their subgraphs (no recursion)."""
-    order = all_graphs(graph)
-    tensors = {id(g): tensor_map(g) for g in order}
-    parent: dict[int, gs.Graph | None] = {id(g): None for g in [graph, *graph.functions]}
-    depth: dict[int, int] = {id(g): 0 for g in [graph, *graph.functions]}
-    enclosing: dict[int, list[set]] = {}
-    for g in order:
+    """Scopes of `graph`, its functions and all their subgraphs, in one walk (no recursion)."""
+    roots = [graph, *graph.functions]
+    parent: dict[int, gs.Graph | None] = {id(g): None for g in roots}
+    depth: dict[int, int] = {id(g): 0 for g in roots}
+    trees: dict[int, list] = {id(g): [] for g in roots}
+    root_of: dict[int, gs.Graph] = {id(g): g for g in roots}
+    order, tensors, enclosing = [], {}, {}
+    stack = list(reversed(roots))
+    while stack:
+        g = stack.pop()
+        if id(g) in tensors:
+            continue  # a graph object used twice
+        order.append(g)
+        trees[id(root_of[id(g)])].append(g)
+        tensors[id(g)] = tensor_map(g)
         own = enclosing.setdefault(id(g), [])
         children = [sub for node in g.nodes if node.attrs for sub in subgraphs_of(node)]
         if children:
             ids = {id(t) for t in tensors[id(g)].values()}
             for sub in children:
                 enclosing[id(sub)] = own + [ids]
-                parent[id(sub)], depth[id(sub)] = g, depth[id(g)] + 1
-    return ModelScopes(order, tensors, enclosing, _place_constants(order, tensors, parent, depth))
+                parent[id(sub)], depth[id(sub)], root_of[id(sub)] = g, depth[id(g)] + 1, root_of[id(g)]
+            stack.extend(reversed(children))
+    constants = _place_constants(order, tensors, parent, depth, root_of)
+    return ModelScopes(order, trees, tensors, enclosing, constants)
 
 
-def _place_constants(order, tensors, parent, depth) -> dict[int, list]:
+def _place_constants(order, tensors, parent, depth, root_of) -> dict[int, list]:
     """Each Constant goes to the lowest common ancestor of the graphs that use it.
 
     The main graph and each function are separate trees (a function sees nothing of the graph): a
@@ -61,7 +73,7 @@ def _place_constants(order, tensors, parent, depth) -> dict[int, list]:
     home: dict[tuple, gs.Graph] = {}
     first_use: dict[tuple, tuple[int, gs.Constant]] = {}
     for g in order:
-        root = _root(g, parent)
+        root = root_of[id(g)]
         for t in tensors[id(g)].values():
             if isinstance(t, gs.Constant):
                 key = (id(root), id(t))
@@ -78,12 +90,6 @@ def _place_constants(order, tensors, parent, depth) -> dict[int, list]:
             g = declared
         placed[id(g)].append(t)
     return placed
-
-
-def _root(g, parent):
-    while parent[id(g)] is not None:
-        g = parent[id(g)]
-    return g
 
 
 def _encloses(outer, inner, parent, depth) -> bool:

@@ -23,8 +23,7 @@ from graphdsl.onnxio import atomic
 from graphdsl.onnxio.chunks import Chunks
 from graphdsl.onnxio.codes import EXTERNAL_OUTSIDE, MODEL_UNREADABLE, OVERWRITES_INPUT
 from graphdsl.onnxio.construct import origin_of
-from graphdsl.onnxio.exporter import Exporter, ExternalSink, opset_imports
-from graphdsl.onnxio.irversion import choose_ir_version
+from graphdsl.onnxio.exporter import Exporter, ExternalSink
 from graphdsl.onnxio.meta import ModelMeta
 from graphdsl.onnxio.ranges import FileRange, copy_range, write_all
 
@@ -66,9 +65,8 @@ def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *,
         ValueError: If the model would exceed protobuf's 2 GB limit, or nests subgraphs deeper than
             protobuf parses (use `write_model`).
     """
-    ir, _ = choose_ir_version(ir_version, graph.ir_version, opset_imports(graph))
     with _gc_paused():
-        data = Exporter(file_ranges=False).model(graph, meta or ModelMeta(), ir).to_bytes()
+        data = Exporter(file_ranges=False).model(graph, meta or ModelMeta(), ir_version).to_bytes()
         if len(data) > PROTOBUF_LIMIT:
             raise ValueError(f"the model is {len(data) >> 20} MiB, over protobuf's 2 GiB limit: use "
                              "write_model, which stores weights as external data")
@@ -108,10 +106,9 @@ def write_model(graph: gs.Graph, path: str | os.PathLike, meta: ModelMeta | None
     path = Path(path)
     with _gc_paused():
         notes: list[str] = []
-        ir, note = choose_ir_version(ir_version, graph.ir_version, opset_imports(graph))
-        notes += [note] if note else []
-        exporter, chunks, sink = _export(graph, path, meta or ModelMeta(), ir, external_data, size_threshold,
-                                         notes)
+        exporter, chunks, sink = _export(graph, path, meta or ModelMeta(), ir_version, external_data,
+                                         size_threshold, notes)
+        notes[:0] = exporter.notes
         data_path = _data_path(path, sink.location) if sink is not None else None
         origin = origin_of(graph)
         if origin is not None and origin.source.path is not None:
@@ -119,11 +116,11 @@ def write_model(graph: gs.Graph, path: str | os.PathLike, meta: ModelMeta | None
         reads = exporter.reads
         _refuse_overwrite(reads, path, data_path, input_path, overwrite_input)
         _write_files(path, chunks, data_path, sink.chunks if sink else None)
-    return WriteResult(path, data_path if sink and sink.chunks.size else None, ir, notes)
+    return WriteResult(path, data_path if sink and sink.chunks.size else None, exporter.ir_version, notes)
 
 
-def _export(graph, path: Path, meta: ModelMeta, ir: int, external_data: str | None, size_threshold: int,
-            notes: list[str]) -> tuple[Exporter, Chunks, ExternalSink | None]:
+def _export(graph, path: Path, meta: ModelMeta, ir: int | None, external_data: str | None,
+            size_threshold: int, notes: list[str]) -> tuple[Exporter, Chunks, ExternalSink | None]:
     """The model's pieces; external data is chosen here when the model would pass protobuf's limit."""
     if external_data:
         _data_path(path, external_data)  # refuse a bad name before any work
