@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import onnx
 
 from graphdsl.diagnostics import Diagnostic, ExitCode, GraphdslError, ModelError, Severity, model_error
-from graphdsl.pipeline import PassContext, SaveRequest
+from graphdsl import outputs
+from graphdsl.pipeline import PassContext
 
 if TYPE_CHECKING:
     import onnx_graphsurgeon as gs
@@ -115,11 +116,18 @@ def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Res
         ctx.progress = report_progress
         graph, records = _run_passes(pipeline, loaded, ctx, opts, reference)
         ir_version = _ir_version(pipeline, graph)
-        candidate = _export(graph, loaded.meta, ir_version)
-        checker, verification = _verify(candidate, reference, pipeline, opts, ctx)
-        result = Result(graph, loaded.meta, None, verification, checker, ir_version=ir_version)
-        if result.passed or opts.force:
-            result.written = _write_outputs(graph, loaded, ctx, opts, ir_version)
+        staged = outputs.stage(graph, loaded, outputs.requests(ctx.saves, opts.output), ir_version,
+                               opts.overwrite_input)
+        try:
+            # the staged file of the final graph is what gets checked; without one, an in-memory export
+            candidate = next((s.staged_model for s in staged if s.final_graph), None) or \
+                _export(graph, loaded.meta, ir_version)
+            checker, verification = _verify(candidate, reference, pipeline, opts, ctx)
+            result = Result(graph, loaded.meta, None, verification, checker, ir_version=ir_version)
+            if result.passed or opts.force:
+                result.written = outputs.commit(staged)
+        finally:
+            outputs.discard(staged)
     result.report = _report(pipeline, loaded, before, graph, records, result, ctx)
     return result
 
@@ -240,29 +248,6 @@ def _new_problems(found: list[Diagnostic], reference, ctx: PassContext) -> list[
             ctx.diagnostics.append(Diagnostic(d.code, f"the input model already fails this check: {problem(d)}",
                                               severity=Severity.WARNING, location="input model"))
     return [d for d in errors if problem(d) not in inherited]
-
-
-def _write_outputs(graph, loaded, ctx: PassContext, opts: RunOptions, ir_version) -> list[Path]:
-    from graphdsl.onnxio import import_model, write_model
-
-    requests = list(ctx.saves)
-    if opts.output is not None:
-        if requests:
-            requests[-1] = SaveRequest(opts.output, requests[-1].options, requests[-1].span)
-        else:
-            requests.append(SaveRequest(opts.output, {}, None))
-    written = []
-    for req in requests:
-        source_graph, meta = graph, loaded.meta
-        if req.snapshot is not None:
-            snap = import_model(req.snapshot)
-            source_graph, meta = snap.graph, snap.meta
-        options = dict(req.options)
-        options["ir_version"] = options.get("ir_version") or ir_version
-        write_model(source_graph, req.path, meta, input_path=loaded.path, overwrite_input=opts.overwrite_input,
-                    **options)
-        written.append(req.path)
-    return written
 
 
 def _report(pipeline, loaded, before, graph, records, result: Result, ctx: PassContext) -> "Report":
