@@ -60,7 +60,30 @@ def _add_inspect(sub) -> None:
     p.set_defaults(func=cmd_inspect)
 
 
-COMMANDS: tuple[Callable, ...] = (_add_run, _add_check, _add_inspect)
+def _add_match(sub) -> None:
+    p = sub.add_parser("match", help="list every instance of the script's rules, changing nothing",
+                       description="Run SCRIPT's passes in memory and, at each rule set, list every instance "
+                                   "of every rule: the matched nodes and what each variable captured. Nothing "
+                                   "is written.")
+    p.add_argument("script", type=Path)
+    p.add_argument("-i", "--input", type=Path, help="the model (overrides the script's `model`)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_match)
+
+
+def _add_explain(sub) -> None:
+    p = sub.add_parser("explain", help="show why a rule does not match: the closest attempt and where it failed",
+                       description="Try RULE of SCRIPT from every possible anchor node of the model and show "
+                                   "the attempt that got furthest: the pattern nodes it matched and the one it "
+                                   "failed at, with the reason (op, attribute, constant, condition, consumer).")
+    p.add_argument("script", type=Path)
+    p.add_argument("rule", help="the rule's name (`replace` rules are FILE:LINE, e.g. fusions:12)")
+    p.add_argument("-i", "--input", type=Path, help="the model (overrides the script's `model`)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_explain)
+
+
+COMMANDS: tuple[Callable, ...] = (_add_run, _add_check, _add_inspect, _add_match, _add_explain)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,6 +186,48 @@ def cmd_inspect(args) -> int:
     if args.nodes:
         console.print(NodeTable(loaded.graph))
     return int(ExitCode.OK)
+
+
+def _load_for_rules(args):
+    import graphdsl
+    from graphdsl.run import load_input
+
+    pipeline = graphdsl.compile(args.script)
+    loaded = load_input(args.input, pipeline)
+    pipeline.check(loaded)
+    return pipeline, loaded
+
+
+def cmd_match(args) -> int:
+    from graphdsl.match import find_instances
+    from graphdsl.match.render import MatchReport, RuleSetMatches
+    from graphdsl.match.session import rule_sets
+
+    pipeline, loaded = _load_for_rules(args)
+    report = MatchReport(str(args.script), str(loaded.path or args.input))
+    for stop in rule_sets(pipeline, loaded):
+        report.sets.append(RuleSetMatches(stop.rules, find_instances(stop.graph, stop.rules)))
+    _show(report, args.json)
+    return int(ExitCode.OK)
+
+
+def cmd_explain(args) -> int:
+    from graphdsl.match import explain
+    from graphdsl.match.render import ExplainReport
+    from graphdsl.match.session import find_rule, rule_sets
+
+    pipeline, loaded = _load_for_rules(args)
+    rule = find_rule(pipeline, args.rule)
+    stop = next(s for s in rule_sets(pipeline, loaded) if any(r is rule for r in s.rules))
+    _show(ExplainReport(explain(stop.graph, rule)), args.json)
+    return int(ExitCode.OK)
+
+
+def _show(report, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2, sort_keys=True))
+    else:
+        _console().print(report)
 
 
 if __name__ == "__main__":  # pragma: no cover

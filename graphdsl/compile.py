@@ -27,6 +27,7 @@ NOT_IN_LIBRARY = "GDS203"
 DUPLICATE_MODEL = "GDS117"
 UNKNOWN_PASS = "GDS109"
 SCRIPT_NOT_FOUND = "GDS204"
+DUPLICATE_RULE = "GDS506"
 
 STD_PREFIX = "std/"
 
@@ -160,6 +161,9 @@ class _Builder:
         self.pipeline = Pipeline(passes=[], source="")
         self.problems: list[Diagnostic] = []
         self.entry_points: dict | None = None
+        self.domains: set[str] = set()  # declared by `domain` statements, for the ops of rules
+        self.rules: dict[str, object] = {}  # rule name -> compiled rule, across the script and its imports
+        self.rule_set = None  # the ApplyRules pass the previous statement added to, if it was a rule
 
     def build(self, statements: list, source: str) -> Pipeline:
         self.pipeline.source = source
@@ -175,6 +179,8 @@ class _Builder:
 
     def _statement(self, stmt) -> None:
         handler: Callable = getattr(self, "_" + type(stmt).__name__)
+        if not isinstance(stmt, (ast.Rule, ast.ReplaceRule)):
+            self.rule_set = None
         result = handler(stmt)
         if result is not None:
             self.pipeline.passes.append(replace(result, span=stmt.span))
@@ -193,7 +199,29 @@ class _Builder:
     def _DomainDecl(self, stmt: ast.DomainDecl):
         from graphdsl.passes.domain import DeclareDomain
 
+        self.domains.add(stmt.domain)
         return DeclareDomain(stmt.domain, stmt.version)
+
+    def _Rule(self, stmt: ast.Rule | ast.ReplaceRule):
+        """Consecutive rules of one file form one rule set, applied together to a fixpoint."""
+        from graphdsl.match.compiler import compile_rule
+        from graphdsl.passes.apply_rules import ApplyRules
+
+        rule = compile_rule(stmt, len(self.rules), self.domains)
+        if rule.name in self.rules:
+            first = self.rules[rule.name]
+            raise script_error(DUPLICATE_RULE, f"a rule named `{rule.name}` exists already", rule.span,
+                               hint=f"the first is at {first.span}; rule names must be unique (`explain` uses them)")
+        self.rules[rule.name] = rule
+        same_file = self.rule_set is not None and self.rule_set.span.path == stmt.span.path
+        if same_file:
+            self.rule_set.rules.append(rule)
+            return None
+        self.rule_set = ApplyRules([rule], span=rule.span)
+        self.pipeline.passes.append(self.rule_set)
+        return None
+
+    _ReplaceRule = _Rule
 
     def _Extract(self, stmt: ast.Extract):
         from graphdsl.passes.extract import Extract, TensorSpec

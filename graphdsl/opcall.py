@@ -64,6 +64,12 @@ class OpCall:
 
 def from_ast(call: ast.Call) -> OpCall:
     """The op call a script wrote; attribute values are evaluated now."""
+    if call.optional:
+        from graphdsl.diagnostics import script_error
+        from graphdsl.values import BAD_EXPRESSION
+
+        raise script_error(BAD_EXPRESSION, f"`{call.func}?(...)` (an optional node) is only allowed in rule "
+                           "patterns", call.span)
     inputs = tuple(_operand(a) for a in call.args)
     attrs = {Name(str(k.key), k.key.span): _plain(evaluate(k.value)) for k in call.keywords}
     return OpCall(str(call.func), call.domain, inputs, attrs, call.span)
@@ -113,11 +119,16 @@ def _check_arity(scope: "ModelScope", info: OpInfo, call: OpCall) -> None:
 class NodeBuilder:
     """Builds the nodes of op calls into a graph, with names that are unique in it."""
 
-    def __init__(self, graph: "gs.Graph", prefix: str):
+    def __init__(self, graph: "gs.Graph", prefix: str, tensors: dict | None = None, taken: set[str] | None = None,
+                 node_names: set[str] | None = None):
+        """Names are made unique against the graph's; a caller building many calls into one model (the rule
+        engine) passes its own `tensors` (what names in calls refer to), `taken` and `node_names` (every
+        name in use, subgraphs included), so the graph is walked once, not per call."""
         self.graph = graph
         self.prefix = prefix
-        self.tensors = {name: t for name, t in graph.tensors().items() if name}
-        self.node_names = {n.name for n in graph.nodes}
+        self.tensors = tensors if tensors is not None else {name: t for name, t in graph.tensors().items() if name}
+        self.taken = taken if taken is not None else set(self.tensors)
+        self.node_names = node_names if node_names is not None else {n.name for n in graph.nodes}
         self.counter = itertools.count()
 
     def build(self, call: OpCall, outputs: list["gs.Tensor"]) -> list["gs.Node"]:
@@ -137,13 +148,13 @@ class NodeBuilder:
         import onnx_graphsurgeon as gs
 
         if isinstance(operand, OpCall):
-            out = gs.Variable(self._unique(self.tensors, f"{operand.op}_out"))
+            out = gs.Variable(self._unique(self.taken, f"{operand.op}_out"))
             self.tensors[out.name] = out
             nodes.extend(self.build(operand, [out]))
             return out
         if isinstance(operand, Const):
             array = np.asarray(operand.value, dtype=self._const_dtype(operand.value, call))
-            const = gs.Constant(self._unique(self.tensors, "const"), array)
+            const = gs.Constant(self._unique(self.taken, "const"), array)
             self.tensors[const.name] = const
             return const
         if operand not in self.tensors:
@@ -153,7 +164,12 @@ class NodeBuilder:
         return self.tensors[operand]
 
     def _const_dtype(self, value: object, call: OpCall) -> np.dtype:
-        """Like the call's first typed tensor input (`Add(x_fp16, 1.0)` adds an fp16 one), else by value."""
+        """Like the call's first typed tensor input (`Add(x_fp16, 1.0)` adds an fp16 one), else by value.
+
+        A numpy array keeps its own type: the rule engine computes constants in the type they must have.
+        """
+        if isinstance(value, (np.ndarray, np.generic)) and value.dtype != object:
+            return value.dtype
         for operand in call.inputs:
             tensor = self.tensors.get(operand) if isinstance(operand, str) else None
             dtype = getattr(tensor, "dtype", None)
@@ -166,8 +182,7 @@ class NodeBuilder:
         floats = any(isinstance(v, float) for v in np.ravel(np.asarray(value, dtype=object)))
         return np.dtype(np.float32 if floats else np.int64)
 
-    def _unique(self, taken, base: str) -> str:
+    def _unique(self, taken: set[str], base: str) -> str:
         name = next(n for n in (f"{self.prefix}/{base}_{i}" for i in self.counter) if n not in taken)
-        if isinstance(taken, set):
-            taken.add(name)
+        taken.add(name)
         return name

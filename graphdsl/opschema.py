@@ -78,6 +78,11 @@ def exists_in_any_version(op: str, domain: str) -> bool:
     return (_norm(domain), op) in _all()
 
 
+def all_versions(op: str, domain: str) -> list[OpInfo]:
+    """Every schema of the op, oldest first ([] for unknown ops)."""
+    return list(_all().get((_norm(domain), op), ()))
+
+
 def first_version(op: str, domain: str) -> int | None:
     infos = _all().get((_norm(domain), op))
     return infos[0].since_version if infos else None

@@ -18,6 +18,7 @@ _FUNCTIONS = {"sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "
               "int": int, "float": float, "len": len}
 _CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf}
 _TRUE, _FALSE = {"on", "true", "yes"}, {"off", "false", "no"}
+_RULE_ONLY = (ast.Compare, ast.Approx, ast.Logical, ast.Not, ast.Alternative, ast.Labelled, ast.Splat)
 
 
 def evaluate(expr: ast.Expr) -> object:
@@ -36,6 +37,9 @@ def evaluate(expr: ast.Expr) -> object:
         return _call(expr)
     if isinstance(expr, ast.Index):
         return _index(expr)
+    if isinstance(expr, _RULE_ONLY):
+        raise script_error(BAD_EXPRESSION, "comparisons, `and`/`or`/`not`, `|`, `name: ...` and `xs...` are only "
+                           "allowed in rules", expr.span, hint="see the Rules section of docs/language.md")
     raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - the grammar admits no other
 
 
@@ -60,7 +64,7 @@ def _binary(expr: ast.Binary) -> object:
 
 
 def _call(expr: ast.Call) -> object:
-    if expr.keywords or expr.domain:
+    if expr.keywords or expr.domain or expr.optional:
         raise script_error(BAD_EXPRESSION, "an op call is not a constant value", expr.span,
                            hint="op calls build nodes in `replace node` and `add node`")
     fn = _FUNCTIONS.get(str(expr.func))

@@ -63,6 +63,7 @@ class Call:
     span: Span
     keywords: tuple["Assignment", ...] = ()
     domain: str = ""
+    optional: bool = False  # `Cast?(x)` in a rule pattern: the node may be absent
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,69 @@ class Index:
     span: Span
 
 
-Expr = Union[Literal, Ident, ListExpr, Unary, Binary, Call, Index]
+@dataclass(frozen=True)
+class Compare:
+    """`a == b`, `rank(x) >= 2`: `op` is one of `== != < <= > >=` (rule predicates only)."""
+
+    op: str
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Approx:
+    """`c ~= 1.4142 tol 1e-6`: equal within a relative tolerance (`tol` None: the default)."""
+
+    left: "Expr"
+    right: "Expr"
+    tol: "Expr | None"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Logical:
+    """`a and b`, `a or b` (rule predicates only)."""
+
+    op: str
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """`Pow(d, 2) | Mul(d, d)`: a pattern matching any one of its branches, tried in order."""
+
+    branches: tuple["Expr", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """`sq: Pow(d, 2)` as a pattern argument: names the value the inner pattern matches."""
+
+    name: Name
+    value: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Splat:
+    """`xs...` as an argument: the rest of a variadic input list."""
+
+    name: Name
+    span: Span
+
+
+Expr = Union[Literal, Ident, ListExpr, Unary, Binary, Call, Index, Compare, Approx, Logical, Not, Alternative,
+             Labelled, Splat]
 
 # --- shared pieces ----------------------------------------------------------------------------------
 
@@ -247,7 +310,61 @@ class AddNode:
     span: Span
 
 
-Statement = Union[ReplaceNode, AddNode, Import, ModelStmt, Save, DomainDecl, Extract, FoldConstants, Cleanup, Toposort,
+@dataclass(frozen=True)
+class OutName:
+    """One name on the left of a rule binding; `rest` for `rest...` (the remaining outputs)."""
+
+    name: Name
+    rest: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class PatternBinding:
+    """`y = Op(...)` or `Op(...) -> (a, b, rest...)` in a `match` block, with its own `where`."""
+
+    outputs: tuple[OutName, ...]
+    value: Expr
+    where: Expr | None
+    span: Span
+    arrow: bool = False  # written `Op(...) -> outputs`
+
+
+@dataclass(frozen=True)
+class RewriteBinding:
+    """`y = Op(...)` or `Op(...) -> (a, b)` in a `rewrite` block."""
+
+    outputs: tuple[OutName, ...]
+    value: Expr
+    span: Span
+    arrow: bool = False
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`rule NAME [priority N] { match {...} [where ...] rewrite {...} }`; `header` spans `rule NAME ...`."""
+
+    name: Name
+    priority: int
+    match: tuple[PatternBinding, ...]
+    where: Expr | None
+    rewrite: tuple[RewriteBinding, ...]
+    span: Span
+    header: Span
+
+
+@dataclass(frozen=True)
+class ReplaceRule:
+    """`replace [y:] PATTERN [where ...] with EXPR`: a one-line rule; `y` names the matched value."""
+
+    pattern: Expr
+    where: Expr | None
+    replacement: Expr
+    span: Span
+    root: Name | None = None
+
+
+Statement = Union[Rule, ReplaceRule, ReplaceNode, AddNode, Import, ModelStmt, Save, DomainDecl, Extract, FoldConstants, Cleanup, Toposort,
                   InlineFunctions, RemoveNodes, Rename, SetTensor, SetNode, SetBatch, Convert, Verify, ApplyPass]
 
 

@@ -29,7 +29,7 @@ TOO_DEEP = "GDS119"
 MAX_NESTING = 64
 
 STATEMENT_KEYWORDS = ("import", "model", "save", "domain", "extract", "fold", "cleanup", "toposort", "inline",
-                      "remove", "rename", "set", "convert", "verify", "apply", "replace", "add")
+                      "remove", "rename", "set", "convert", "verify", "apply", "replace", "add", "rule")
 
 # What users call the grammar's terminals, for "expected one of ..." messages.
 _TERMINAL_WORDS = {
@@ -37,6 +37,7 @@ _TERMINAL_WORDS = {
     "SIZE": "a size like 16MiB", "_NL": "end of line", "SEMICOLON": "`;`", "COMMA": "`,`", "COLON": "`:`",
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`", "QMARK": "`?`",
     "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "$END": "end of file",
+    "LBRACE": "`{`", "RBRACE": "`}`", "VBAR": "`|`", "COMPARE": "a comparison",
 }
 
 

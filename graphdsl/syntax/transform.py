@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast as pyast
+from dataclasses import dataclass, replace
 
 from lark import Token, Transformer, v_args
 
@@ -17,6 +18,15 @@ _SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
 def unquote(text: str) -> str:
     """A STRING token's value: the usual backslash escapes, decoded as Python decodes them."""
     return pyast.literal_eval(text)
+
+
+@dataclass(frozen=True)
+class _Clause:
+    """A `where`, `match` or `rewrite` part of a rule, tagged until `rule_stmt` puts it in place."""
+
+    kind: str
+    value: object
+    end: tuple[int, int] = (0, 0)  # (line, column) where the part ends
 
 
 def parse_size(text: str) -> int:
@@ -217,6 +227,91 @@ class ToAst(Transformer):
     def add_node_stmt(self, meta, c):
         return ast.AddNode(c[0], c[1], self._span(meta))
 
+    # --- expressions of rules ---------------------------------------------------------------------
+
+    def optional_call(self, meta, c):
+        return replace(self.call(meta, c), optional=True)
+
+    def labelled_arg(self, meta, c):
+        return ast.Labelled(self._name(c[0]), c[1], self._span(meta))
+
+    def splat_arg(self, meta, c):
+        return ast.Splat(self._name(c[0]), self._span(meta))
+
+    def alternative(self, meta, c):
+        left = c[0].branches if isinstance(c[0], ast.Alternative) else (c[0],)
+        return ast.Alternative(left + (c[1],), self._span(meta))
+
+    def or_test(self, meta, c):
+        return ast.Logical("or", c[0], c[1], self._span(meta))
+
+    def and_test(self, meta, c):
+        return ast.Logical("and", c[0], c[1], self._span(meta))
+
+    def not_test(self, meta, c):
+        return ast.Not(c[0], self._span(meta))
+
+    def compare(self, meta, c):
+        return ast.Compare(str(c[1]), c[0], c[2], self._span(meta))
+
+    def approx(self, meta, c):
+        return ast.Approx(c[0], c[1], c[2] if len(c) > 2 else None, self._span(meta))
+
+    # --- rules --------------------------------------------------------------------------------------
+
+    def rule_stmt(self, meta, c):
+        name = self._name(c[0])
+        parts = {p.kind: p for p in c[1:] if isinstance(p, _Clause)}
+        line, column = parts["priority"].end if "priority" in parts else (name.span.end_line, name.span.end_column)
+        header = Span(self.source, meta.line, meta.column, line, column)
+        priority = parts["priority"].value if "priority" in parts else 0
+        where = parts["where"].value if "where" in parts else None
+        return ast.Rule(name, priority, parts["match"].value, where, parts["rewrite"].value,
+                        self._span(meta), header)
+
+    def priority(self, meta, c):
+        return _Clause("priority", int(c[-1], 0), (meta.end_line, meta.end_column))
+
+    def negative_priority(self, meta, c):
+        return _Clause("priority", -int(c[-1], 0), (meta.end_line, meta.end_column))
+
+    def match_block(self, meta, c):
+        return _Clause("match", tuple(c))
+
+    def rewrite_block(self, meta, c):
+        return _Clause("rewrite", tuple(c))
+
+    def where_clause(self, meta, c):
+        return _Clause("where", c[0])
+
+    def pattern_binding(self, meta, c):
+        out = ast.OutName(self._name(c[0]), False, self._tok_span(c[0]))
+        return ast.PatternBinding((out,), c[1], _where(c[2:]), self._span(meta))
+
+    def pattern_outputs(self, meta, c):
+        return ast.PatternBinding(c[1], c[0], _where(c[2:]), self._span(meta), arrow=True)
+
+    def rewrite_binding(self, meta, c):
+        out = ast.OutName(self._name(c[0]), False, self._tok_span(c[0]))
+        return ast.RewriteBinding((out,), c[1], self._span(meta))
+
+    def rewrite_outputs(self, meta, c):
+        return ast.RewriteBinding(c[1], c[0], self._span(meta), arrow=True)
+
+    def out_list(self, meta, c):
+        return tuple(c)
+
+    def single_out(self, meta, c):
+        return ast.OutName(self._name(c[0]), False, self._span(meta))
+
+    def rest_out(self, meta, c):
+        return ast.OutName(self._name(c[0]), True, self._span(meta))
+
+    def replace_rule_stmt(self, meta, c):
+        root = self._name(c[0]) if isinstance(c[0], Token) else None
+        rest = c[1:] if root is not None else c
+        return ast.ReplaceRule(rest[0], _where(rest[1:-1]), rest[-1], self._span(meta), root)
+
     def index(self, meta, c):
         return ast.Index(c[0], c[1], self._span(meta))
 
@@ -229,3 +324,7 @@ class ToAst(Transformer):
         return build
 
     add, sub, mul, div = _binary("+"), _binary("-"), _binary("*"), _binary("/")
+
+
+def _where(parts) -> object:
+    return next((p.value for p in parts if isinstance(p, _Clause) and p.kind == "where"), None)
