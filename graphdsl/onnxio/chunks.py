@@ -11,6 +11,8 @@ from __future__ import annotations
 from graphdsl.onnxio import wire
 from graphdsl.onnxio.ranges import FileRange
 
+FILE_RANGE_MIN = 1 << 20  # smaller spans are gathered in memory: a system call each would cost more
+
 
 class Chunks:
     """Pieces of one message (or of one field's payload), in order.
@@ -19,12 +21,12 @@ class Chunks:
     touched comes back as a few large slices of the original file.
     """
 
-    __slots__ = ("parts", "size", "_buf", "_start", "_end")
+    __slots__ = ("parts", "size", "_source", "_start", "_end")
 
     def __init__(self):
         self.parts: list = []
         self.size = 0
-        self._buf = None
+        self._source = None
         self._start = self._end = 0
 
     def add(self, data) -> None:
@@ -35,13 +37,14 @@ class Chunks:
             self.parts.append(data)
             self.size += n
 
-    def span(self, buf: memoryview, start: int, end: int) -> None:
-        """Append buf[start:end] without copying; merged with the previous span when contiguous."""
-        if buf is self._buf and start == self._end:
+    def span(self, source, start: int, end: int) -> None:
+        """Append source.buffer[start:end] without copying; merged with the previous span when
+        contiguous. `source` is a ModelSource: large spans of files become file ranges."""
+        if source is self._source and start == self._end:
             self._end = end
         else:
             self._flush()
-            self._buf, self._start, self._end = buf, start, end
+            self._source, self._start, self._end = source, start, end
         self.size += end - start
 
     def file_range(self, rng: FileRange) -> None:
@@ -73,6 +76,12 @@ class Chunks:
         return b"".join(p.read() if isinstance(p, FileRange) else p for p in self.finish())
 
     def _flush(self) -> None:
-        if self._buf is not None:
-            self.parts.append(self._buf[self._start:self._end])
-            self._buf = None
+        source = self._source
+        if source is None:
+            return
+        if source.is_file and self._end - self._start >= FILE_RANGE_MIN:
+            # copied file to file by the kernel: no page of it is faulted into this process
+            self.parts.append(FileRange(source, self._start, self._end - self._start))
+        else:
+            self.parts.append(source.buffer[self._start:self._end])
+        self._source = None

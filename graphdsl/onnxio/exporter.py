@@ -1,7 +1,7 @@
 """A graphsurgeon Graph -> the pieces of a serialized ModelProto (see chunks.py), without copying weights.
 
-Semantics follow gs.export_onnx (which nodes, initializers and value-infos are written, in which
-order), with three differences:
+Semantics follow gs.export_onnx (which nodes, initializers and value-infos are written), with these
+differences:
 - whatever no pass changed is copied from the source as it was: a node whose op, name, domain,
   inputs, outputs and attributes are unchanged is its original bytes (so doc_strings and fields gs
   drops survive), an unchanged value-info likewise, an unchanged weight is a slice of the mapped file;
@@ -9,7 +9,7 @@ order), with three differences:
   is written as its small header plus a raw_data field framed by hand around the numpy buffer, the
   mapped file, or an external file's range;
 - opset_import lists extra domains sorted, so the output does not depend on PYTHONHASHSEED;
-- each weight is stored once, in the innermost graph enclosing all its users; gs copies every outer
+- each weight is stored once, where the file declared it (see scopes.py); gs copies every outer
   weight a subgraph uses into it (a Loop body using a 100 MB weight would store it twice);
 - initializers read from a file keep their order in it (gs orders them by first use).
 """
@@ -78,6 +78,8 @@ class Exporter:
         self.sink = sink
         self.file_ranges = file_ranges
         self.reads: set = set()  # files the output copies bytes from (the writer must not replace them)
+        self.ir_version: int | None = None  # set by model(): the IR version written
+        self.notes: list[str] = []  # set by model(): why the IR version differs from the one asked for
         self._done: dict[int, Chunks] = {}
         self._sources: dict[int, object] = {}
 
@@ -154,7 +156,7 @@ class Exporter:
             if t.name not in io_names or (t.name in declared and _same_signature(t, declared[t.name][3])):
                 self._value_info(out, wire.GRAPH_VALUE_INFO, t, origin, "value_info")
         for start, end in origin.extra if origin is not None and not origin.source.closed else ():
-            out.span(origin.source.buffer, start, end)
+            out.span(origin.source, start, end)
         for t in sparse:
             out.add(wire.len_header(wire.GRAPH_SPARSE_INITIALIZER, t._values.tensor.ByteSize()))
             out.add(t._values.tensor.SerializeToString())
@@ -183,7 +185,7 @@ class Exporter:
             out.field(11, self._attribute(name, value, None))
         origin = origin_of(func)
         for start, end in origin.extra if origin is not None and not origin.source.closed else ():
-            out.span(origin.source.buffer, start, end)
+            out.span(origin.source, start, end)
         return out
 
     # nodes
@@ -196,7 +198,7 @@ class Exporter:
             return
         self._read(source)
         if _unchanged(node, origin) and source.buffer[origin[1]] == _NODE_TAG[number]:
-            out.span(source.buffer, origin[1], origin[2])
+            out.span(source, origin[1], origin[2])
             return
         out.field(number, self._node_payload(node, origin, source))
 
@@ -212,17 +214,17 @@ class Exporter:
         for key, value in node.attrs.items():
             entry, span = by_name.get(key, (None, None))
             if entry is not None and _attr_unchanged(value, entry):
-                out.span(source.buffer, *span)
+                out.span(source, *span)
             else:
                 out.field(wire.NODE_ATTRIBUTE, self._attribute(key, value, entry[1] if entry else None))
         for f in kept:
             if f[0] < 7:
-                out.span(source.buffer, f[2], f[4])
+                out.span(source, f[2], f[4])
         if node.domain is not None:
             out.add(wire.string_field(7, node.domain))
         for f in kept:
             if f[0] > 7:
-                out.span(source.buffer, f[2], f[4])
+                out.span(source, f[2], f[4])
         return out
 
     def _source(self, source_id: int):
@@ -265,9 +267,7 @@ class Exporter:
             external = initializer and self._goes_external(values.nbytes, values.data_type)
             if (not external and values.span is not None and t.name == values.name
                     and not values.span[0].closed and not isinstance(values, ExternalValues)):
-                source, start, end = values.span
-                self._read(source)
-                out.span(source.buffer, start, end)
+                self._reuse(out, values)
                 return
             raw = self._raw_of(values)
             if raw is not None:
@@ -302,22 +302,47 @@ class Exporter:
         return (self.sink is not None and nbytes >= self.sink.threshold
                 and data_type not in (TensorProto.STRING, TensorProto.UNDEFINED))
 
+    def _reuse(self, out: Chunks, values: TensorValues) -> None:
+        """An unchanged tensor's field as it was; its raw data from the file if the mapping was handed
+        out as a writable array (which a pass may have edited, see MappedValues)."""
+        source, start, end = values.span
+        self._read(source)
+        if not (isinstance(values, MappedValues) and values.loaded):
+            out.span(source, start, end)
+            return
+        out.span(source, start, values.raw_start)
+        self._add_raw(out, self._raw_of(values))
+        out.span(source, values.raw_end, end)
+
     def _raw_of(self, values: TensorValues):
-        """The stored bytes of lazy values, as a slice of a mapping or a file range; None if in a proto."""
+        """The stored bytes of lazy values: a slice of a mapping, a file range, or bytes; None if the
+        data is not raw (a proto's typed fields)."""
         if isinstance(values, MappedValues):
-            if values.source.closed:
+            source = values.source
+            if source.closed:
                 raise ValueError(f"weight `{values.name}` was never read, and its model is closed")
-            self._read(values.source)
-            return values.source.buffer[values.raw_start:values.raw_end]
+            self._read(source)
+            if not values.loaded:
+                return source.buffer[values.raw_start:values.raw_end]
+            if source.is_file and self.file_ranges:
+                return FileRange(source, values.raw_start, values.nbytes)
+            return values.original()
         if isinstance(values, ExternalValues):
-            ext = values.ref.file
-            self.reads.add(ext.path)
-            if self.file_ranges and ext._map is None:  # unread: copy file to file, never through Python
-                return FileRange(ext, values.ref.offset, values.nbytes)
-            return values.raw()
+            self.reads.add(values.ref.file.path)
+            if self.file_ranges:  # copied file to file, never through Python memory
+                values.ref.file.check(values.ref, values.expected, values.name)
+                return FileRange(values.ref.file, values.ref.offset, values.nbytes)
+            return values.original()
         if isinstance(values, ProtoValues) and values.header.HasField("raw_data"):
             return values.header.raw_data
         return None
+
+    @staticmethod
+    def _add_raw(out: Chunks, raw) -> None:
+        if isinstance(raw, FileRange):
+            out.file_range(raw)
+        else:
+            out.add(raw)
 
     def _framed(self, out: Chunks, number: int, header: TensorProto, raw, nbytes: int,
                 external: bool) -> None:
@@ -335,10 +360,7 @@ class Exporter:
         raw_field = wire.len_header(wire.TENSOR_RAW_DATA, nbytes)
         out.add(wire.len_header(number, len(data) + len(raw_field) + nbytes))
         out.add(head + raw_field)
-        if isinstance(raw, FileRange):
-            out.file_range(raw)
-        else:
-            out.add(raw)
+        self._add_raw(out, raw)
         out.add(tail)
 
     # value infos
@@ -346,16 +368,15 @@ class Exporter:
     def _value_info(self, out: Chunks, number: int, t, origin, key: str) -> None:
         """A ValueInfoProto field: the imported one if the tensor's type is unchanged, else gs's."""
         if isinstance(t, gs.Variable) and origin is not None and not origin.source.closed:
-            buffer = origin.source.buffer
             self._read(origin.source)
             for group in (key, "value_info", "input", "output"):
                 found = origin.value_infos.get(group, {}).get(t.name)
                 if found is not None and _same_signature(t, found[3]):
                     if group == key:
-                        out.span(buffer, found[0], found[2])
+                        out.span(origin.source, found[0], found[2])
                     else:  # the same ValueInfoProto, now in another list: a new tag, the same payload
                         out.add(wire.len_header(number, found[2] - found[1]))
-                        out.span(buffer, found[1], found[2])
+                        out.span(origin.source, found[1], found[2])
                     return
         proto = _value_info_proto(t)
         out.add(wire.len_header(number, proto.ByteSize()))

@@ -42,6 +42,19 @@ def pread_exact(fd: int, offset: int, length: int) -> bytes:
     return b"".join(parts)
 
 
+def pread_into(fd: int, offset: int, length: int) -> bytearray:
+    """Read exactly `length` bytes at `offset` into a new (writable) bytearray, without a second copy."""
+    out = bytearray(length)
+    view = memoryview(out)
+    done = 0
+    while done < length:
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if not n:
+            raise EOFError(f"file ends {length - done} bytes before the range does")
+        done += n
+    return out
+
+
 def copy_range(src_fd: int, offset: int, length: int, dst_fd: int) -> None:
     """Append `length` bytes at `offset` of src_fd to dst_fd (at its current position)."""
     done = _copy_file_range(src_fd, offset, length, dst_fd)

@@ -27,6 +27,7 @@ from onnx_graphsurgeon.ir.tensor import LazyValues
 from graphdsl.diagnostics import model_error
 from graphdsl.onnxio.codes import EXTERNAL_SHORT, MODEL_CORRUPT
 from graphdsl.onnxio.external import ExternalRef
+from graphdsl.onnxio.ranges import pread_into
 
 # ONNX types whose raw_data is exactly numpy's little-endian buffer, so a view needs no conversion.
 _PLAIN = {t: np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t)).newbyteorder("<") for t in (
@@ -102,12 +103,12 @@ class TensorValues(LazyValues):
     def __str__(self):
         return f"{type(self).__name__} (shape={self.shape}, dtype={self.dtype})"
 
-    def _array(self, raw: memoryview, writable_source: bool) -> np.ndarray:
-        """A numpy array over raw little-endian bytes: a view where numpy can hold the type as stored."""
+    def _array(self, raw) -> np.ndarray:
+        """A numpy array over raw little-endian bytes (a writable buffer): a view where numpy can hold
+        the type as stored, else onnx's conversion."""
         plain = _PLAIN.get(self.data_type)
         if plain is not None:
-            arr = np.frombuffer(raw, dtype=plain).reshape(self.shape)
-            return arr if writable_source else arr.copy()
+            return np.frombuffer(raw, dtype=plain).reshape(self.shape)
         # bfloat16, float8, packed int4...: onnx converts them (and copies), as gs's LazyValues does.
         full = TensorProto()
         full.CopyFrom(self.header)
@@ -116,28 +117,46 @@ class TensorValues(LazyValues):
 
 
 class MappedValues(TensorValues):
-    """A tensor whose raw_data lies in a buffer the model was read from (normally the mapped file)."""
+    """A tensor whose raw_data lies in a buffer the model was read from (normally the mapped file).
+
+    The first load views the mapping. gs.Graph.copy shares lazy values between the copies, and gs
+    gives each copy an array of its own; so a second load reads the stored bytes afresh (from the
+    file, which an in-place edit of the first array never reaches), and `loaded` tells the writer that
+    the mapping may no longer hold the original bytes.
+    """
 
     def __init__(self, header: TensorProto, source, raw_start: int, raw_end: int, field: tuple[int, int]):
         super().__init__(header, raw_end - raw_start, (source, *field))
         self.source = source
         self.raw_start, self.raw_end = raw_start, raw_end
+        self.loaded = False
 
     def load(self) -> np.ndarray:
-        """The values, viewing the mapped file (copy-on-write, so writable)."""
-        return self._array(self.source.buffer[self.raw_start:self.raw_end], self.source.writable)
+        """The values: a copy-on-write view of the mapped file the first time, a fresh copy after."""
+        if self.loaded or not self.source.writable:
+            return self._array(self.original())
+        self.loaded = True
+        return self._array(self.source.buffer[self.raw_start:self.raw_end])
+
+    def original(self) -> bytearray:
+        """The stored bytes as read (a fresh, writable copy)."""
+        if self.source.is_file:
+            return pread_into(self.source.fileno(), self.raw_start, self.nbytes)
+        return bytearray(self.source.buffer[self.raw_start:self.raw_end])
 
     @property
     def tensor(self) -> TensorProto:
         """A complete TensorProto (copies the data): for graphsurgeon's exporter, which wants one."""
         full = TensorProto()
         full.CopyFrom(self.header)
-        full.raw_data = bytes(self.source.buffer[self.raw_start:self.raw_end])
+        full.raw_data = bytes(self.original())
         return full
 
 
 class ExternalValues(TensorValues):
     """A tensor stored in an external data file, read only when its values are asked for.
+
+    Loads as MappedValues does: a view of the mapped data file first, fresh copies after.
 
     Attributes:
         ref: The file, offset and declared length.
@@ -148,25 +167,33 @@ class ExternalValues(TensorValues):
         super().__init__(header, ref.length if ref.length is not None else (expected or 0))
         self.ref = ref
         self.expected = expected
+        self.loaded = False
 
-    def raw(self) -> memoryview:
-        """The stored bytes, viewing the mapped data file (GDS308 if the file shrank meanwhile)."""
-        buffer = self.ref.file.buffer()
-        if self.ref.offset + self.nbytes > len(buffer):
+    def _check(self, size: int) -> None:
+        if self.ref.offset + self.nbytes > size:
             path = self.ref.file.path
             raise model_error(EXTERNAL_SHORT, f"external data file `{path.name}` is shorter than tensor "
                               f"`{self.header.name}` needs", location=str(path))
-        return buffer[self.ref.offset:self.ref.offset + self.nbytes]
 
     def load(self) -> np.ndarray:
-        """The values, viewing the mapped data file (copy-on-write, so writable)."""
-        return self._array(self.raw(), True)
+        """The values: a copy-on-write view of the mapped data file the first time, a fresh copy after."""
+        if self.loaded:
+            return self._array(self.original())
+        buffer = self.ref.file.buffer()
+        self._check(len(buffer))
+        self.loaded = True
+        return self._array(buffer[self.ref.offset:self.ref.offset + self.nbytes])
+
+    def original(self) -> bytearray:
+        """The stored bytes, read from the data file (GDS308 if it shrank meanwhile)."""
+        self._check(self.ref.file.size())
+        return pread_into(self.ref.file.fileno(), self.ref.offset, self.nbytes)
 
     @property
     def tensor(self) -> TensorProto:
         """A complete TensorProto with the data inline (copies it)."""
         full = inline_header(self.header)
-        full.raw_data = bytes(self.raw())
+        full.raw_data = bytes(self.original())
         return full
 
 

@@ -99,3 +99,25 @@ def test_close_releases_the_mapping(tmp_path):
         assert loaded.source.buffer.nbytes > 0
     with pytest.raises(ValueError):
         loaded.source.buffer.tobytes()  # released
+
+
+def test_copies_load_independent_arrays(tmp_path):
+    """gs.Graph.copy shares lazy values; as with gs, each copy's array is its own, and an in-place edit
+    of one reaches neither the other copy nor what the other copy writes."""
+    model, _ = builders.mlp(hidden=128)
+    onnx.save(model, tmp_path / "m.onnx")
+    original = numpy_helper.to_array(model.graph.initializer[0])
+    graph = read_model(tmp_path / "m.onnx").graph
+    clone = graph.copy()
+    graph.tensors()["w1"].values[...] = 3  # the first load views the mapping; edited in place
+    np.testing.assert_array_equal(clone.tensors()["w1"].values, original)
+    write_model(clone, tmp_path / "clone.onnx")
+    np.testing.assert_array_equal(initializers(tmp_path / "clone.onnx")["w1"], original)
+    clone2 = read_model(tmp_path / "m.onnx").graph
+    clone2.copy().tensors()["w1"].values[...] = 5  # loaded and edited through a copy, never here
+    write_model(clone2, tmp_path / "clone2.onnx")
+    np.testing.assert_array_equal(initializers(tmp_path / "clone2.onnx")["w1"], original)
+
+
+def initializers(path) -> dict:
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
