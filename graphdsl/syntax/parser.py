@@ -83,7 +83,7 @@ def grammar_text() -> str:
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", lexer="contextual", postlex=_BracketNewlines(),
-                propagate_positions=True, maybe_placeholders=False, strict=True)
+                propagate_positions=True, maybe_placeholders=False)  # tests build it with strict=True
 
 
 def decode_source(data: bytes, path: str) -> SourceFile:
