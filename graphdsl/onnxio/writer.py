@@ -191,6 +191,7 @@ def _write_files(path: Path, chunks: Chunks, data_path: Path | None, data: Chunk
 
 
 def _write_temp(path: Path, chunks: Chunks) -> Path:
+    """The pieces written to a new temporary file beside `path`, fsynced; GDS301 if the disk refuses."""
     try:
         temp, fd = atomic.open_temp(path)
     except OSError as e:
@@ -199,9 +200,12 @@ def _write_temp(path: Path, chunks: Chunks) -> Path:
     try:
         _stream(fd, chunks.finish())
         os.fsync(fd)
-    except BaseException:
+    except BaseException as e:
         os.close(fd)
         atomic.discard(temp)
+        if isinstance(e, OSError) and e.errno is not None:  # disk full, quota, I/O error
+            raise model_error(MODEL_UNREADABLE, f"cannot write `{path}`: {e.strerror}",
+                              location=str(path), hint="nothing was replaced") from None
         raise
     os.close(fd)
     return temp
