@@ -25,6 +25,11 @@ class ExternalRef:
     offset: int
     length: int | None
 
+    @property
+    def path(self) -> Path:
+        """The data file (resolved, inside the model's folder)."""
+        return self.file.path
+
 
 def parse_entries(entries, tensor_name: str, where: str) -> tuple[str, int, int | None]:
     """(location, offset, length) from a TensorProto's external_data key/value entries."""
