@@ -15,6 +15,7 @@ import onnx
 
 from graphdsl.diagnostics import Diagnostic, ExitCode, GraphdslError, ModelError, Severity, model_error
 from graphdsl import outputs
+from graphdsl.gcpause import gc_paused
 from graphdsl.pipeline import PassContext
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Res
     before = model_summary(loaded.graph)
     opts.dims = _dims_from_shapes(pipeline.verify_shapes, loaded.graph)
     ctx = PassContext(meta=loaded.meta, model_path=loaded.path, script_dir=_script_dir(pipeline))
-    with progress(opts.console, opts.quiet) as report_progress:
+    with progress(opts.console, opts.quiet) as report_progress, gc_paused(promote=True):
         ctx.progress = report_progress
         graph, records = _run_passes(pipeline, loaded, ctx, opts, reference)
         ir_version = _ir_version(pipeline, graph)

@@ -8,13 +8,13 @@ a pass asks for them, and then they are numpy views of it.
 
 from __future__ import annotations
 
-import gc
 import os
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
 
+from graphdsl.gcpause import gc_paused
 from graphdsl.diagnostics import model_error
 from graphdsl.onnxio import wire
 from graphdsl.onnxio.codes import MODEL_CORRUPT
@@ -79,24 +79,14 @@ def import_model(model: onnx.ModelProto, base_dir: str | os.PathLike | None = No
 
 
 def _load(source: ModelSource, where: str, load_external: bool) -> LoadedModel:
-    # Building a graph allocates millions of objects that all stay alive; letting the cyclic
-    # collector walk them over and over as they are created would cost a third of the import.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        loaded = _import(source, where)
-    except (wire.WireError, DecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise model_error(MODEL_CORRUPT, f"`{where}` is not a well-formed ONNX model: {e}", location=where,
-                          hint="the file is truncated or corrupted; export or download it again") from None
-    finally:
-        if was_enabled:
-            # With the collector paused, every object of the new graph is still in the youngest
-            # generation: the next collection would walk them all, and the one after that again.
-            # freeze+unfreeze moves them to the oldest generation at once, where a long-lived graph
-            # belongs (gs's own import gets there through those collections).
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
+    # Building a graph allocates millions of objects that all stay alive: collections meanwhile would
+    # cost a third of the import, and the graph belongs in the oldest generation (promote=True).
+    with gc_paused(promote=True):
+        try:
+            loaded = _import(source, where)
+        except (wire.WireError, DecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise model_error(MODEL_CORRUPT, f"`{where}` is not a well-formed ONNX model: {e}", location=where,
+                              hint="the file is truncated or corrupted; export or download it again") from None
     if load_external:
         _load_external(loaded.graph)
     return loaded

@@ -8,9 +8,7 @@ names, fsynced, and renamed into place only when complete.
 
 from __future__ import annotations
 
-import gc
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -19,6 +17,7 @@ import onnx_graphsurgeon as gs
 from google.protobuf.message import DecodeError
 
 from graphdsl.diagnostics import model_error
+from graphdsl.gcpause import gc_paused
 from graphdsl.onnxio import atomic
 from graphdsl.onnxio.chunks import Chunks
 from graphdsl.onnxio.codes import EXTERNAL_OUTSIDE, MODEL_UNREADABLE, OVERWRITES_INPUT
@@ -65,7 +64,7 @@ def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *,
         ValueError: If the model would exceed protobuf's 2 GB limit, or nests subgraphs deeper than
             protobuf parses (use `write_model`).
     """
-    with _gc_paused():
+    with gc_paused():
         data = Exporter(file_ranges=False).model(graph, meta or ModelMeta(), ir_version).to_bytes()
         if len(data) > PROTOBUF_LIMIT:
             raise ValueError(f"the model is {len(data) >> 20} MiB, over protobuf's 2 GiB limit: use "
@@ -104,7 +103,7 @@ def write_model(graph: gs.Graph, path: str | os.PathLike, meta: ModelMeta | None
             folder), GDS301 (the folder cannot be written).
     """
     path = Path(path)
-    with _gc_paused():
+    with gc_paused():
         notes: list[str] = []
         exporter, chunks, sink = _export(graph, path, meta or ModelMeta(), ir_version, external_data,
                                          size_threshold, notes)
@@ -240,14 +239,3 @@ def _flush(fd: int, pending: list) -> None:
         write_all(fd, b"".join(pending))
 
 
-@contextmanager
-def _gc_paused():
-    # Serializing walks every node and allocates as it goes; the cyclic collector repeatedly walking a
-    # million live graph objects meanwhile would only cost time.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

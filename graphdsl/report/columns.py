@@ -13,8 +13,6 @@ costs one slice per run.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, repeat
@@ -23,21 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-
-@contextlib.contextmanager
-def gc_paused():
-    """No garbage collection while building or comparing stores.
-
-    The temporaries (a tuple per node, say) die before the block ends; collected mid-way they would be
-    promoted and soon trigger a full collection, which walks every object of a large graph.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+from graphdsl.gcpause import gc_paused
 
 
 @dataclass(eq=False)
