@@ -59,10 +59,26 @@ def graphdsl_round_trip(src: str, dst: str) -> None:
 
 def graphdsl_fold_round_trip(src: str, dst: str) -> None:
     from graphdsl.onnxio import read_model, write_model
+    from graphdsl.passes.cleanup import Cleanup
+    from graphdsl.passes.fold_constants import FoldConstants
+    from graphdsl.pipeline import PassContext
 
     loaded = read_model(src)
-    loaded.graph.fold_constants().cleanup()
+    ctx = PassContext()
+    for step in (FoldConstants(), Cleanup()):  # what `fold constants` + `cleanup` in a script run
+        step.apply(loaded.graph, ctx)
     write_model(loaded.graph, dst, loaded.meta)
+
+
+def graphdsl_run(script: str):
+    """`graphdsl run` of a script with --no-verify (onnx.checker still runs), in-process."""
+    def run(src: str, dst: str) -> None:
+        import graphdsl
+
+        result = graphdsl.compile(script).run(src, output=dst, no_verify=True)
+        assert result.passed, result.checker
+
+    return run
 
 
 VARIANTS = {
@@ -70,10 +86,12 @@ VARIANTS = {
     "gs import_onnx+export_onnx": gs_round_trip,
     "gs import+fold+cleanup+export": gs_fold_round_trip,
     "graphdsl read_model+write_model": graphdsl_round_trip,
-    "graphdsl read+gs fold+cleanup+write": graphdsl_fold_round_trip,
+    "graphdsl read+fold+cleanup+write": graphdsl_fold_round_trip,
+    "graphdsl run (empty script)": graphdsl_run(""),
+    "graphdsl run: fold constants; cleanup": graphdsl_run("fold constants\ncleanup\n"),
 }
 FLOOR = "onnx.load+onnx.save"
-FOLD_PAIR = ("gs import+fold+cleanup+export", "graphdsl read+gs fold+cleanup+write")
+FOLD_PAIR = ("gs import+fold+cleanup+export", "graphdsl run: fold constants; cleanup")
 IO_PAIR = ("gs import_onnx+export_onnx", "graphdsl read_model+write_model")
 
 
@@ -84,8 +102,14 @@ def prepare(variant: str = "") -> None:
 
     import graphdsl.onnxio  # noqa: F401
 
-    if "fold" in variant:
+    if "fold" in variant or "run" in variant:
         import onnxruntime  # noqa: F401 - fold_constants runs it; a cost of neither side's IO
+    if variant.startswith("graphdsl run"):
+        import graphdsl.passes.cleanup  # noqa: F401 - the pass modules, the checker, the report
+        import graphdsl.passes.fold_constants  # noqa: F401
+        import graphdsl.report  # noqa: F401
+        import graphdsl.run  # noqa: F401
+        import graphdsl.verify  # noqa: F401
     G_LOGGER.severity = G_LOGGER.ERROR
 
 
