@@ -1,8 +1,9 @@
-"""Cleanup: dead nodes, unused inputs (on request) and unused local functions go."""
+"""Cleanup: dead nodes (in subgraphs too), unused inputs (on request) and unused local functions go."""
 
 import numpy as np
+import onnx_graphsurgeon as gs
 from helpers import apply, assert_numerically_equal, export, io_names, make_model, node, op_types, static_check, value
-from onnx import helper
+from onnx import TensorProto, helper
 
 from graphdsl.passes.cleanup import Cleanup
 
@@ -55,3 +56,74 @@ def test_removes_only_functions_nobody_calls():
 
 def test_check_turns_scope_uncertain():
     assert static_check(Cleanup(), dead_code_model()).uncertain
+
+
+def test_removed_nodes_stop_being_consumers():
+    """The tensors left in the graph no longer list removed nodes (nor nodes inside their subgraphs)."""
+    body = helper.make_graph([helper.make_node("Neg", ["x"], ["inner"])], "then", [],
+                             [value("inner", [2, 3])])
+    other = helper.make_graph([helper.make_node("Abs", ["x"], ["inner2"])], "else", [],
+                              [value("inner2", [2, 3])])
+    model = make_model([node("Relu", ["x"], ["y"]), node("Sigmoid", ["x"], ["dead"]),
+                        helper.make_node("If", ["c"], ["dead_if"], name="if", then_branch=body,
+                                         else_branch=other)],
+                       [value("x", [2, 3]), value("c", [], TensorProto.BOOL)], [value("y", [2, 3])])
+    graph, result, _ = apply(Cleanup(), model)
+    x = graph.inputs[0]
+    assert op_types(graph) == ["Relu"] and [n.op for n in x.outputs] == ["Relu"]
+    assert result.counts == {"nodes_removed": 2, "tensors_removed": 2}
+
+
+def test_a_subgraph_keeps_the_outer_nodes_it_reads_alive():
+    body = helper.make_graph([helper.make_node("Mul", ["t", "t"], ["sq"])], "then", [], [value("sq", [2])])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["id"])], "else", [], [value("id", [2])])
+    model = make_model([node("Neg", ["x"], ["t"]), node("Abs", ["x"], ["dead"]),
+                        helper.make_node("If", ["c"], ["y"], name="if", then_branch=body, else_branch=other)],
+                       [value("x", [2]), value("c", [], TensorProto.BOOL)], [value("y", [2])])
+    graph, result, _ = apply(Cleanup(), model)
+    assert op_types(graph) == ["Neg", "If"] and result.counts == {"nodes_removed": 1, "tensors_removed": 1}
+    feeds = {"x": np.array([1, -2], np.float32), "c": np.array(True)}
+    assert_numerically_equal(model, export(graph), feeds)
+
+
+def test_dead_nodes_inside_subgraphs_go_and_their_inputs_stay():
+    body = helper.make_graph([helper.make_node("Neg", ["i"], ["dead"]),
+                              helper.make_node("Add", ["acc", "x"], ["out"]),
+                              helper.make_node("Identity", ["go"], ["go_out"])],
+                             "body", [value("i", [], TensorProto.INT64), value("go", [], TensorProto.BOOL),
+                                      value("acc", [2])],
+                             [value("go_out", [], TensorProto.BOOL), value("out", [2])])
+    model = make_model([helper.make_node("Loop", ["n", "", "x"], ["y"], name="loop", body=body)],
+                       [value("x", [2]), value("n", [], TensorProto.INT64)], [value("y", [2])])
+    graph, _, _ = apply(Cleanup(remove_unused_graph_inputs=True), model)
+    loop_body = graph.nodes[0].attrs["body"]
+    assert [n.op for n in loop_body.nodes] == ["Add", "Identity"]
+    assert [t.name for t in loop_body.inputs] == ["i", "go", "acc"]  # a body's signature is the Loop's
+    feeds = {"x": np.array([1, 2], np.float32), "n": np.array(3, np.int64)}
+    assert_numerically_equal(model, export(graph), feeds)
+
+
+def test_deep_nesting_and_long_chains_need_no_recursion():
+    depth = 1500
+    inner = gs.Graph(nodes=[], name="innermost")
+    x = gs.Variable("x", np.float32, [1])
+    kept = gs.Variable("kept", np.float32, [1])
+    inner.nodes = [gs.Node("Neg", inputs=[x], outputs=[gs.Variable("dead", np.float32, [1])]),
+                   gs.Node("Abs", inputs=[x], outputs=[kept])]
+    inner.outputs = [kept]
+    for level in range(depth):
+        result = gs.Variable(f"r{level}", np.float32, [1])
+        holder = gs.Node("Loop", inputs=[], outputs=[result], attrs={"body": inner})
+        inner = gs.Graph(name=f"g{level}", outputs=[result])
+        inner.nodes = [holder]
+    chain = [gs.Node("Neg", inputs=[x], outputs=[gs.Variable("c0", np.float32, [1])])]
+    for i in range(5000):
+        out = gs.Variable(f"c{i + 1}", np.float32, [1])
+        chain.append(gs.Node("Neg", inputs=chain[-1].outputs, outputs=[out]))
+    graph = gs.Graph(nodes=chain + inner.nodes, inputs=[x], outputs=inner.outputs)
+    graph, result, _ = apply(Cleanup(), graph)
+    assert result.counts["nodes_removed"] == 5001 and len(graph.nodes) == 1
+    g = graph
+    for _ in range(depth):
+        g = g.nodes[0].attrs["body"]
+    assert [n.op for n in g.nodes] == ["Abs"] and [n.op for n in x.outputs] == ["Abs"]
