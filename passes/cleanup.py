@@ -54,7 +54,7 @@ class Cleanup(Pass):
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         functions = len(graph.functions)
-        removed = remove_dead(graph, remove_unused_graph_inputs=self.remove_unused_graph_inputs)
+        removed = remove_dead(graph, self.remove_unused_graph_inputs, count_tensors=True)
         if self.remove_unused_functions and graph.functions:
             used = used_functions(graph)
             if len(used) < len(graph.functions):
@@ -74,17 +74,20 @@ class Removed:
     tensors: int = 0
 
 
-def remove_dead(graph: gs.Graph, remove_unused_graph_inputs: bool = False) -> Removed:
+def remove_dead(graph: gs.Graph, remove_unused_graph_inputs: bool = False,
+                count_tensors: bool = False) -> Removed:
     """graphsurgeon's `cleanup()` (subgraphs and functions included), in one linear sweep.
 
     Every graph, nested ones first, keeps the nodes that its outputs depend on; a node holding subgraphs
     depends on what those (already cleaned) subgraphs read from outside. Producers of graph inputs are
-    cut. Unused graph inputs go only when asked, and only from the main graph.
+    cut. Unused graph inputs go only when asked, and only from the main graph. `Removed.tensors` is
+    counted only with `count_tensors`.
     """
     tree = GraphTree(graph)
     removed = Removed()
     for g in reversed(tree.graphs):
-        result = _clean(g, tree, drop_unused_inputs=remove_unused_graph_inputs and g is graph)
+        main = g is graph
+        result = _clean(g, tree, remove_unused_graph_inputs and main, count_tensors and main)
         if g is graph:
             removed = result
         elif tree.is_nested(g):
@@ -92,7 +95,7 @@ def remove_dead(graph: gs.Graph, remove_unused_graph_inputs: bool = False) -> Re
     return removed
 
 
-def _clean(graph: gs.Graph, tree: GraphTree, drop_unused_inputs: bool) -> Removed:
+def _clean(graph: gs.Graph, tree: GraphTree, drop_unused_inputs: bool, count_tensors: bool) -> Removed:
     for t in graph.inputs:
         if t.inputs:
             detach_producers(t)  # a graph input is given, never computed here
@@ -105,14 +108,15 @@ def _clean(graph: gs.Graph, tree: GraphTree, drop_unused_inputs: bool) -> Remove
         gone_inputs = [t for t in graph.inputs if id(t) not in used]
     if not dead and not gone_inputs:
         return Removed()
-    candidates = [t for n in dead for t in list(n.inputs) + list(n.outputs)] + gone_inputs
+    candidates = [t for n in dead for t in n.inputs + n.outputs] + gone_inputs if count_tensors else []
     if dead:
         detach_nodes(dead)
         graph.nodes = [n for n in graph.nodes if id(n) in live]
     if gone_inputs:
         gone = {id(t) for t in gone_inputs}
         graph.inputs = [t for t in graph.inputs if id(t) not in gone]
-    return Removed(len(dead), len(gone_inputs), _tensors_gone(graph, candidates, live))
+    tensors = _tensors_gone(graph, candidates, live) if count_tensors else 0
+    return Removed(len(dead), len(gone_inputs), tensors)
 
 
 def _live_nodes(graph: gs.Graph, tree: GraphTree) -> set[int]:
