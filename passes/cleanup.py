@@ -4,8 +4,9 @@ graphsurgeon's `Graph.cleanup` is not called: it is linear, but with heavy const
 name-keyed `tensors()` map (twice: for `_local_tensors`), recomputes `_foreign_tensors()` of a subgraph
 on every visit (recursively, once per nesting level), checks `inp in used_tensors` against a list, and
 detaches each removed node through `SynchronizedList.clear`, whose `list.remove` scans the tensor's
-consumer list comparing nodes with `Node.__eq__` (name, op, attributes, inputs, outputs): on a
-100k-node BERT-like model one cleanup took about 2 s, and `fold_constants` runs it three times. Here:
+consumer list comparing nodes with `Node.__eq__` (name, op, attributes, inputs, outputs). On a
+100k-node BERT-like model one cleanup with nothing to remove takes 1.1 s of CPU (this one 0.24 s), and
+graphsurgeon's `fold_constants` runs three, about 6 s with the removals. Here:
 reverse reachability from the outputs with an explicit stack and `id()` sets, nested graphs first
 (their captured tensors then keep outer producers alive), and edges cut by identity
 (`graphwalk.detach_nodes`).
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import onnx_graphsurgeon as gs
 
 from graphdsl.diagnostics import Span
+from graphdsl.gcpause import gc_paused
 from graphdsl.graphwalk import GraphTree, detach_nodes, detach_producers, graph_tree
 from graphdsl.pipeline import Pass, PassContext, PassResult
 
@@ -54,7 +56,8 @@ class Cleanup(Pass):
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         functions = len(graph.functions)
-        removed = remove_dead(graph, self.remove_unused_graph_inputs, count_tensors=True)
+        with gc_paused():  # collections would walk every object of the graph, again and again
+            removed = remove_dead(graph, self.remove_unused_graph_inputs, count_tensors=True)
         if self.remove_unused_functions and graph.functions:
             used = used_functions(graph)
             if len(used) < len(graph.functions):

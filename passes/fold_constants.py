@@ -43,6 +43,7 @@ import onnx_graphsurgeon as gs
 from onnx_graphsurgeon.ir.tensor import LazyValues
 
 from graphdsl.diagnostics import ModelError, Span, model_error
+from graphdsl.gcpause import gc_paused
 from graphdsl.graphwalk import (GraphTree, detach_producers, forget_consumers, nested_nodes, set_input,
                                 set_output)
 from graphdsl.passes.cleanup import remove_dead
@@ -94,10 +95,18 @@ class FoldConstants(Pass):
         scope.uncertain = True  # which nodes fold is known only once ONNX Runtime has run them
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
-        before = len(graph.nodes)
-        remove_dead(graph)  # dead nodes first, so that the count below is what folding removed
-        dead = before - len(graph.nodes)
-        folding = len(graph.nodes)
+        with gc_paused():  # collections would walk every object of the graph, again and again
+            before = len(graph.nodes)
+            remove_dead(graph)  # dead nodes first, so that the count below is what folding removed
+            dead = before - len(graph.nodes)
+            folding = len(graph.nodes)
+            self._fold(graph, ctx)
+            remove_dead(graph)
+            folded = folding - len(graph.nodes)
+        counts = {k: v for k, v in (("folded", folded), ("dead_removed", dead)) if v}
+        return PassResult(changed=bool(folded or dead), counts=counts)
+
+    def _fold(self, graph: gs.Graph, ctx: PassContext) -> None:
         try:
             _Folder(self, ctx, graph).fold()
         except ModelError:
@@ -106,10 +115,6 @@ class FoldConstants(Pass):
             raise model_error(FOLD_FAILED, f"constant folding failed: {_first_line(e)}", span=self.span,
                               hint="`fold constants partitioning on` folds around the part that fails",
                               ) from None
-        remove_dead(graph)
-        folded = folding - len(graph.nodes)
-        counts = {k: v for k, v in (("folded", folded), ("dead_removed", dead)) if v}
-        return PassResult(changed=bool(folded or dead), counts=counts)
 
 
 @dataclass

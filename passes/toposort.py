@@ -1,12 +1,12 @@
 """`toposort`: order nodes so that every node comes after the producers of its inputs (ONNX requires it).
 
 graphsurgeon's `Graph.toposort` is not called: it computes each node's level by Python recursion, one
-frame per level of depth, so a chain deeper than the recursion limit (a 100k-node BERT-like model is
-about 50k deep) fails with RecursionError; it rebuilds `_foreign_tensors()` of a subgraph for every
-node that holds it, and its function ordering recurses without end once the graph has subgraphs. Here
-the same order is computed iteratively in O(nodes + edges): graphsurgeon's order is the stable sort by
-level (longest path from the inputs) of the depth-first post-order, and that is what `gs_order` gives,
-so the result does not change.
+frame per node on the path, so an unsorted chain deeper than the recursion limit (about a thousand
+nodes) fails with RecursionError; it rebuilds `_foreign_tensors()` of a subgraph for every node that
+holds it, its function ordering recurses without end once the graph has subgraphs, and on a sorted
+100k-node BERT-like model it takes 2.7 s of CPU (this one 0.5 s). Here the same order is computed
+iteratively in O(nodes + edges): graphsurgeon's order is the stable sort by level (longest path from
+the inputs) of the depth-first post-order, and that is what `gs_order` gives, so results do not change.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Hashable, Sequence, TypeVar
 import onnx_graphsurgeon as gs
 
 from graphdsl.diagnostics import ModelError, Span, model_error
+from graphdsl.gcpause import gc_paused
 from graphdsl.graphwalk import GraphTree, graph_tree
 from graphdsl.pipeline import Pass, PassContext, PassResult
 
@@ -43,7 +44,8 @@ class Toposort(Pass):
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         order = [id(n) for n in graph.nodes]
-        sort_graph(graph, self.span)
+        with gc_paused():  # collections would walk every object of the graph, again and again
+            sort_graph(graph, self.span)
         moved = sum(1 for a, b in zip(order, (id(n) for n in graph.nodes)) if a != b)
         return PassResult(changed=moved > 0, counts={"nodes_moved": moved} if moved else {})
 
