@@ -20,6 +20,7 @@ from onnx_graphsurgeon.exporters.onnx_exporter import OnnxExporter
 from onnx_graphsurgeon.ir.tensor import SparseValues
 
 from graphdsl.graphwalk import GraphTree, graph_tree
+from graphdsl.onnxio import default_ir_version
 from graphdsl.passes.gs_log import captured_gs_log
 
 
@@ -132,8 +133,6 @@ class Evaluator:
         graph = helper.make_graph(node_protos, "fold_constants", [], results, initializer=dense,
                                   sparse_initializer=sparse)
         functions = self.functions() if self._calls_functions(nodes) else []
-        from graphdsl.onnxio import default_ir_version
-
         return helper.make_model(graph, opset_imports=self.opsets(), functions=functions,
                                  ir_version=default_ir_version())
 

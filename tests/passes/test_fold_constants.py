@@ -259,3 +259,21 @@ def test_failure_inside_a_subgraph_names_the_graph():
     _, result, ctx = apply(FoldConstants(), model)
     assert [d.code for d in ctx.diagnostics] == ["GDS326"]
     assert "in graph 'then'" in ctx.diagnostics[0].message and "custom:Foo" in ctx.diagnostics[0].message
+
+
+def constant_if_model():
+    then = helper.make_graph([helper.make_node("Neg", ["x"], ["n"])], "then", [], [value("n", [2])])
+    other = helper.make_graph([helper.make_node("Abs", ["x"], ["a"])], "else", [], [value("a", [2])])
+    return make_model([node("Greater", ["one", "zero"], ["cond"]),
+                       helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then, else_branch=other)],
+                      [value("x", [2])], [value("y", [2])],
+                      {"one": np.array(1, np.float32), "zero": np.array(0, np.float32)})
+
+
+def test_flatten_subgraphs_inlines_the_branch_taken():
+    model = constant_if_model()
+    graph, result, _ = apply(FoldConstants(), model)
+    assert op_types(graph) == ["Neg"] and result.counts == {"folded": 1}  # Greater and If go, Neg comes in
+    assert_numerically_equal(model, export(graph))
+    graph, _, _ = apply(FoldConstants(flatten_subgraphs=False), model)
+    assert op_types(graph) == ["If"] and isinstance(graph.nodes[0].inputs[0], gs.Constant)
