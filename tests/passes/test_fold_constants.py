@@ -1,4 +1,4 @@
-"""FoldConstants: constant subexpressions evaluated by ONNX Runtime, then cleaned up; honest counts, warnings."""
+"""FoldConstants: what depends only on constants, evaluated by ONNX Runtime, then cleaned up."""
 
 import numpy as np
 import onnx_graphsurgeon as gs
@@ -265,7 +265,8 @@ def constant_if_model():
     then = helper.make_graph([helper.make_node("Neg", ["x"], ["n"])], "then", [], [value("n", [2])])
     other = helper.make_graph([helper.make_node("Abs", ["x"], ["a"])], "else", [], [value("a", [2])])
     return make_model([node("Greater", ["one", "zero"], ["cond"]),
-                       helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then, else_branch=other)],
+                       helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then,
+                                        else_branch=other)],
                       [value("x", [2])], [value("y", [2])],
                       {"one": np.array(1, np.float32), "zero": np.array(0, np.float32)})
 
