@@ -46,6 +46,7 @@ class RunOptions:
     quiet: bool = True
     console: "Console | None" = None
     dims: dict[str, int] = field(default_factory=dict)  # symbolic dim -> size, from `verify shape`
+    shapes: dict[str, list] = field(default_factory=dict)  # input -> `verify shape` sizes, for open dims
 
 
 @dataclass
@@ -112,6 +113,7 @@ def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Res
     pipeline.check(loaded)
     before = model_summary(loaded.graph)
     opts.dims = _dims_from_shapes(pipeline.verify_shapes, loaded.graph)
+    opts.shapes = {name: list(shape) for name, shape in pipeline.verify_shapes.items()}
     ctx = PassContext(meta=loaded.meta, model_path=loaded.path, script_dir=_script_dir(pipeline))
     with progress(opts.console, opts.quiet) as report_progress, gc_paused(promote=True):
         ctx.progress = report_progress
@@ -228,8 +230,9 @@ def _verify(candidate: onnx.ModelProto, reference, pipeline, opts: RunOptions, c
     settings = dict(pipeline.verify)
     settings.update({k: v for k, v in (("atol", opts.atol), ("rtol", opts.rtol)) if v is not None})
     settings["dims"] = {**opts.dims, **settings.get("dims", {})}
-    return checker, verify(reference, candidate, VerifySettings(**settings), renames=ctx.renames,
-                           progress=ctx.progress)
+    verify_settings = VerifySettings(**settings)
+    verify_settings.shapes = opts.shapes
+    return checker, verify(reference, candidate, verify_settings, renames=ctx.renames, progress=ctx.progress)
 
 
 def _new_problems(found: list[Diagnostic], reference, ctx: PassContext) -> list[Diagnostic]:

@@ -59,6 +59,10 @@ class VerifySettings:
         data: a `.npz` file (arrays by input name) or a `.npy` file (the model's single input); an array
             with one more leading axis than the input's rank holds several samples.
         dims: sizes for symbolic dims by name; any other symbolic or unknown dim is 1.
+
+    Attributes:
+        shapes: sizes by input name and position, from `verify shape` (set by the runner, not an option):
+            they size an input's dims the model leaves open, named or not (`[-1, 3, ?, ?]`).
     """
 
     atol: float | None = None
@@ -67,6 +71,7 @@ class VerifySettings:
     seed: int = 0
     data: Path | None = None
     dims: dict[str, int] = field(default_factory=dict)
+    shapes: dict[str, list] = field(default_factory=dict, init=False)
 
 
 @dataclass
@@ -397,7 +402,9 @@ def _port(value: onnx.ValueInfoProto) -> _Port:
         dtype = np.dtype(_NUMPY_TYPES[t.elem_type])
     shape = None
     if t is not None and t.HasField("shape"):
-        shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+        # a negative dim_value (some exporters write -1 for "any size") is as open as a missing one
+        shape = [(d.dim_value if d.dim_value >= 0 else None) if d.HasField("dim_value")
+                 else (d.dim_param or None) for d in t.shape.dim]
     return _Port(value.name, dtype, shape)
 
 
@@ -452,11 +459,16 @@ def _plan(ref: _Model, cand: _Model, renames: dict[str, str]) -> _Plan:
     return plan
 
 
-def _common_shape(ref: _Port, cand: _Port | None, dims: dict[str, int]) -> list[int]:
-    """Concrete dims win (the reference's first); symbolic ones take `dims[name]` or 1."""
+def _common_shape(ref: _Port, cand: _Port | None, dims: dict[str, int],
+                  sizes: list | None = None) -> list[int]:
+    """Concrete dims win (the reference's first); open ones take the input's `verify shape` size at their
+    position, else `dims[name]`, else 1."""
     shape = ref.shape if ref.shape is not None else (cand.shape if cand is not None else None) or []
+    if not shape and sizes:
+        shape = [None] * len(sizes)
     other = cand.shape if cand is not None and cand.shape is not None else None
     other = other if other is not None and len(other) == len(shape) else None
+    sizes = sizes if sizes is not None and len(sizes) == len(shape) else None
     out = []
     for i, dim in enumerate(shape):
         alt = other[i] if other is not None else None
@@ -464,6 +476,8 @@ def _common_shape(ref: _Port, cand: _Port | None, dims: dict[str, int]) -> list[
             out.append(dim)
         elif isinstance(alt, int):
             out.append(alt)
+        elif sizes is not None and isinstance(sizes[i], int):
+            out.append(sizes[i])
         else:
             out.append(next((dims[d] for d in (dim, alt) if isinstance(d, str) and d in dims), 1))
     return out
@@ -536,7 +550,8 @@ def _feeds(plan: _Plan, settings: VerifySettings, sample: dict[str, np.ndarray],
         cand = plan.shared.get(port.name)
         value = sample.get(port.name)
         if value is None:
-            value = _random(rng, port.dtype, _common_shape(port, cand, settings.dims))
+            shape = _common_shape(port, cand, settings.dims, settings.shapes.get(port.name))
+            value = _random(rng, port.dtype, shape)
         value = np.asarray(value).astype(port.dtype, copy=False)
         if cand is not None and cand.dtype is not None and cand.dtype != port.dtype:
             # round through the candidate's type, so both models see exactly the same numbers
@@ -546,7 +561,8 @@ def _feeds(plan: _Plan, settings: VerifySettings, sample: dict[str, np.ndarray],
             cand_feeds[cand.name] = value
         ref_feeds[port.name] = value
     for port in plan.new_inputs:
-        cand_feeds[port.name] = _random(rng, port.dtype, _common_shape(port, None, settings.dims))
+        sizes = settings.shapes.get(port.name)
+        cand_feeds[port.name] = _random(rng, port.dtype, _common_shape(port, None, settings.dims, sizes))
     return ref_feeds, cand_feeds
 
 
