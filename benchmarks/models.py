@@ -8,6 +8,14 @@ arithmetic (when the input shape is static), and a few large weights held as ini
 
     model = make_bert_like(num_layers=12, hidden=768)          # BERT-base sized, about 440 MB
     model = make_bert_like_nodes(100_000, hidden=32)           # about 100k nodes, small weights
+    model = make_bert_like_nodes(10_000, torchscript=True)     # embeddings and mask as TorchScript spells them
+
+With `torchscript=True` the model follows TorchScript's export of Hugging Face's BertModel more closely:
+the head count and head size of the reshape targets are separate Constants, and around the layers come
+word + token-type + position embeddings (the position ids sliced from the
+`position_ids` buffer), and the extended attention mask `(1 - mask[:, None, None, :].float()) * -10000`
+as Unsqueeze, Unsqueeze, Cast, Sub, Mul. Those are the spellings onnxruntime's transformer optimizer
+recognises (EmbedLayerNormalization, Attention); the layers are the same either way.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ import onnx
 from onnx import TensorProto, helper
 
 NODES_PER_LAYER = 68  # counted from `_Builder.layer`; `make_bert_like_nodes` relies on it
+NODES_PER_LAYER_TORCHSCRIPT = 69  # the head count and size are two Constants
 _FIXED_NODES = 35  # embeddings, attention mask and pooler around the layers
+_FIXED_NODES_TORCHSCRIPT = 42  # the same with token types, the position-id slice and two Unsqueezes
 
 
 @dataclass
@@ -33,6 +43,7 @@ class _Builder:
     nodes: list
     initializers: list
     counter: int = 0
+    torchscript: bool = False  # reshape targets with the head count and size as separate Constants
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -92,8 +103,11 @@ class _Builder:
         axes = self.constant([0], np.int64)
         ub = self.op("Unsqueeze", [batch, axes], f"{prefix}/Unsqueeze")
         ul = self.op("Unsqueeze", [length, axes], f"{prefix}/Unsqueeze_1")
-        heads = self.constant([self.heads, self.hidden // self.heads], np.int64)
-        split = self.op("Concat", [ub, ul, heads], f"{prefix}/Concat", axis=0)
+        if self.torchscript:  # x.size()[:-1] + (heads, head_size): each a 1-element Constant
+            heads = [self.constant([self.heads], np.int64), self.constant([self.hidden // self.heads], np.int64)]
+        else:
+            heads = [self.constant([self.heads, self.hidden // self.heads], np.int64)]
+        split = self.op("Concat", [ub, ul, *heads], f"{prefix}/Concat", axis=0)
         width = self.constant([self.hidden], np.int64)
         merged = self.op("Concat", [ub, ul, width], f"{prefix}/Concat_1", axis=0)
         return split, merged
@@ -131,7 +145,8 @@ def _raw_tensor(name: str, values: np.ndarray) -> TensorProto:
 
 def make_bert_like(num_layers: int, hidden: int, *, heads: int | None = None, intermediate: int | None = None,
                    vocab: int = 30522, max_positions: int = 512, batch: int | str = "batch",
-                   seq: int | str = "sequence", opset: int = 17, seed: int = 0) -> onnx.ModelProto:
+                   seq: int | str = "sequence", opset: int = 17, seed: int = 0,
+                   torchscript: bool = False) -> onnx.ModelProto:
     """A BERT-like encoder with embedded (initializer) weights.
 
     Args:
@@ -145,20 +160,23 @@ def make_bert_like(num_layers: int, hidden: int, *, heads: int | None = None, in
         seq: Sequence dimension, likewise. Static shapes make the Shape chains constant-foldable.
         opset: ONNX opset of the model.
         seed: Seed of the weight generator, so the same arguments give the same bytes.
+        torchscript: Embeddings (with token types, a third input `token_type_ids`) and the attention mask as
+            TorchScript exports Hugging Face's BertModel; see the module's docstring.
 
     Returns:
         The model, checked by `onnx.checker.check_model` in tests, runnable by onnxruntime.
     """
     heads = heads or max(1, hidden // 64)
-    b = _Builder(hidden, heads, intermediate or 4 * hidden, np.random.default_rng(seed), [], [])
-    x, mask = _embeddings(b, vocab, max_positions)
+    b = _Builder(hidden, heads, intermediate or 4 * hidden, np.random.default_rng(seed), [], [],
+                 torchscript=torchscript)
+    x, mask = (_torchscript_embeddings if torchscript else _embeddings)(b, vocab, max_positions)
     for index in range(num_layers):
         x = b.layer(x, mask, index)
     x = b.op("Identity", [x], out="last_hidden_state")
     first = b.op("Gather", [x, b.constant(0, np.int64)], axis=1)
     b.op("Tanh", [b.linear(first, hidden, hidden, "pooler.dense")], out="pooler_output")
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, [batch, seq])
-              for n in ("input_ids", "attention_mask")]
+    names = ("input_ids", "attention_mask") + (("token_type_ids",) if torchscript else ())
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, [batch, seq]) for n in names]
     outputs = [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [batch, seq, hidden]),
                helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, [batch, hidden])]
     graph = helper.make_graph(b.nodes, "bert_like", inputs, outputs, b.initializers)
@@ -180,19 +198,41 @@ def _embeddings(b: _Builder, vocab: int, max_positions: int) -> tuple[str, str]:
     return x, mask
 
 
+def _torchscript_embeddings(b: _Builder, vocab: int, max_positions: int) -> tuple[str, str]:
+    """BertEmbeddings and get_extended_attention_mask as TorchScript exports them (opset 13+ Unsqueeze)."""
+    words = b.op("Gather", [b.weight("embeddings.word_embeddings.weight", (vocab, b.hidden)), "input_ids"])
+    types = b.op("Gather", [b.weight("embeddings.token_type_embeddings.weight", (2, b.hidden)), "token_type_ids"])
+    length = b.op("Gather", [b.op("Shape", ["input_ids"]), b.constant(1, np.int64)], axis=0)
+    end = b.op("Unsqueeze", [length, b.constant([0], np.int64)])
+    buffer = b.name("embeddings.position_ids")
+    b.initializers.append(_raw_tensor(buffer, np.arange(max_positions, dtype=np.int64).reshape(1, -1)))
+    position_ids = b.op("Slice", [buffer, b.constant([0], np.int64), end, b.constant([1], np.int64),
+                                  b.constant([1], np.int64)])
+    table = b.weight("embeddings.position_embeddings.weight", (max_positions, b.hidden))
+    pos = b.op("Gather", [table, position_ids])
+    x = b.layer_norm(b.op("Add", [b.op("Add", [words, types]), pos]), "embeddings.LayerNorm")
+    mask = b.op("Unsqueeze", ["attention_mask", b.constant([1], np.int64)])
+    mask = b.op("Unsqueeze", [mask, b.constant([2], np.int64)])
+    mask = b.op("Cast", [mask], to=TensorProto.FLOAT)
+    mask = b.op("Mul", [b.op("Sub", [b.constant(1.0), mask]), b.constant(-10000.0)])
+    return x, mask
+
+
 def make_bert_like_nodes(num_nodes: int, hidden: int = 32, **kwargs) -> onnx.ModelProto:
     """A BERT-like model with about `num_nodes` nodes (within one layer's worth).
 
     Args:
         num_nodes: Target node count; the result has the nearest whole number of layers.
         hidden: Hidden size; small by default so node handling, not weight bytes, dominates.
-        **kwargs: Passed on to `make_bert_like` (vocab, batch, seq, ...).
+        **kwargs: Passed on to `make_bert_like` (vocab, batch, seq, torchscript, ...).
 
     Returns:
         The model.
     """
     kwargs.setdefault("vocab", 1000)
-    layers = max(1, round((num_nodes - _FIXED_NODES) / NODES_PER_LAYER))
+    torchscript = kwargs.get("torchscript", False)
+    fixed = _FIXED_NODES_TORCHSCRIPT if torchscript else _FIXED_NODES
+    layers = max(1, round((num_nodes - fixed) / (NODES_PER_LAYER_TORCHSCRIPT if torchscript else NODES_PER_LAYER)))
     return make_bert_like(layers, hidden, **kwargs)
 
 

@@ -83,12 +83,13 @@ def feeds_for(m: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def check(before: onnx.ModelProto, after: onnx.ModelProto, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    """The rewritten model is valid and computes what the original did."""
+def check(before: onnx.ModelProto, after: onnx.ModelProto, rtol: float = 1e-5, atol: float = 1e-6,
+          feeds: dict[str, np.ndarray] | None = None) -> None:
+    """The rewritten model is valid and computes what the original did (on `feeds`, else random inputs)."""
     onnx.checker.check_model(after, full_check=True)
     onnx.shape_inference.infer_shapes(after, strict_mode=True)
     assert [o.name for o in after.graph.output] == [o.name for o in before.graph.output]
-    feeds = feeds_for(before)
+    feeds = feeds if feeds is not None else feeds_for(before)
     for got, want in zip(session(after).run(None, feeds), session(before).run(None, feeds)):
         assert got.shape == want.shape and got.dtype == want.dtype
         if want.dtype.kind in "fc":
@@ -97,17 +98,26 @@ def check(before: onnx.ModelProto, after: onnx.ModelProto, rtol: float = 1e-5, a
             np.testing.assert_array_equal(got, want)
 
 
-def apply_std(name: str, before: onnx.ModelProto, **tolerances):
+def apply_std(name: str, before: onnx.ModelProto, max_rounds: int = 16, **check_options):
     """Apply std/NAME.gds's rules; returns (rewritten model, outcome), checked against `before`."""
     graph = gs.import_onnx(before)
-    outcome = apply_rules(graph, std_rules(name))
+    outcome = apply_rules(graph, std_rules(name), max_rounds)
     after = gs.export_onnx(graph)
-    check(before, after, **tolerances)
+    check(before, after, **check_options)
     return after, outcome
 
 
 def ops(m: onnx.ModelProto) -> list[str]:
     return [n.op_type for n in m.graph.node]
+
+
+def ms_ops(m: onnx.ModelProto) -> dict[str, int]:
+    """How many nodes of each com.microsoft op the model has."""
+    counts: dict[str, int] = {}
+    for n in m.graph.node:
+        if n.domain == MS:
+            counts[n.op_type] = counts.get(n.op_type, 0) + 1
+    return counts
 
 
 def attr(m: onnx.ModelProto, op: str, name: str):
