@@ -8,7 +8,7 @@ arithmetic (when the input shape is static), and a few large weights held as ini
 
     model = make_bert_like(num_layers=12, hidden=768)          # BERT-base sized, about 440 MB
     model = make_bert_like_nodes(100_000, hidden=32)           # about 100k nodes, small weights
-    model = make_bert_like_nodes(10_000, torchscript=True)     # embeddings and mask as TorchScript spells them
+    model = make_bert_like_nodes(10_000, torchscript=True)     # embeddings, mask as TorchScript spells them
 
 With `torchscript=True` the model follows TorchScript's export of Hugging Face's BertModel more closely:
 the head count and head size of the reshape targets are separate Constants, and around the layers come
@@ -104,7 +104,8 @@ class _Builder:
         ub = self.op("Unsqueeze", [batch, axes], f"{prefix}/Unsqueeze")
         ul = self.op("Unsqueeze", [length, axes], f"{prefix}/Unsqueeze_1")
         if self.torchscript:  # x.size()[:-1] + (heads, head_size): each a 1-element Constant
-            heads = [self.constant([self.heads], np.int64), self.constant([self.hidden // self.heads], np.int64)]
+            heads = [self.constant([self.heads], np.int64),
+                     self.constant([self.hidden // self.heads], np.int64)]
         else:
             heads = [self.constant([self.heads, self.hidden // self.heads], np.int64)]
         split = self.op("Concat", [ub, ul, *heads], f"{prefix}/Concat", axis=0)
@@ -201,7 +202,8 @@ def _embeddings(b: _Builder, vocab: int, max_positions: int) -> tuple[str, str]:
 def _torchscript_embeddings(b: _Builder, vocab: int, max_positions: int) -> tuple[str, str]:
     """BertEmbeddings and get_extended_attention_mask as TorchScript exports them (opset 13+ Unsqueeze)."""
     words = b.op("Gather", [b.weight("embeddings.word_embeddings.weight", (vocab, b.hidden)), "input_ids"])
-    types = b.op("Gather", [b.weight("embeddings.token_type_embeddings.weight", (2, b.hidden)), "token_type_ids"])
+    type_table = b.weight("embeddings.token_type_embeddings.weight", (2, b.hidden))
+    types = b.op("Gather", [type_table, "token_type_ids"])
     length = b.op("Gather", [b.op("Shape", ["input_ids"]), b.constant(1, np.int64)], axis=0)
     end = b.op("Unsqueeze", [length, b.constant([0], np.int64)])
     buffer = b.name("embeddings.position_ids")
@@ -232,7 +234,8 @@ def make_bert_like_nodes(num_nodes: int, hidden: int = 32, **kwargs) -> onnx.Mod
     kwargs.setdefault("vocab", 1000)
     torchscript = kwargs.get("torchscript", False)
     fixed = _FIXED_NODES_TORCHSCRIPT if torchscript else _FIXED_NODES
-    layers = max(1, round((num_nodes - fixed) / (NODES_PER_LAYER_TORCHSCRIPT if torchscript else NODES_PER_LAYER)))
+    per_layer = NODES_PER_LAYER_TORCHSCRIPT if torchscript else NODES_PER_LAYER
+    layers = max(1, round((num_nodes - fixed) / per_layer))
     return make_bert_like(layers, hidden, **kwargs)
 
 

@@ -300,3 +300,27 @@ def test_conv_add_that_is_no_bias_is_left_alone(added):
     out_shape = [1, 1, 4, 5, 5] if len(added) == 5 else [1, 4, 5, 5]
     after, outcome = apply_std("fusions", model(nodes, {"x": [1, 3, 5, 5]}, {"y": out_shape}, inits))
     assert ops(after) == ["Conv", "Add"] and not outcome.counts
+
+
+@pytest.mark.parametrize("with_bias, rules", [(True, ("conv_bn_autopad", "conv_add_bias_autopad")),
+                                              (False, ("conv_bn_nobias_autopad", "conv_add_nobias_autopad"))])
+def test_conv_with_auto_pad_instead_of_pads(with_bias, rules):
+    attrs = {"dilations": [1, 1], "group": 1, "kernel_shape": [2, 2], "strides": [1, 1], "auto_pad": "SAME_UPPER"}
+    inits = {"w": weights(4, 3, 2, 2), "bias": weights(4), "a": weights(1, 4, 1, 1), **bn_inits(4)}
+    conv_inputs = ["x", "w", "bias"] if with_bias else ["x", "w"]
+    for rule, tail in zip(rules, ([node("BatchNormalization", ["c", "s", "b", "m", "v"], "y")],
+                                  [node("Add", ["c", "a"], "y")])):
+        m = model([node("Conv", conv_inputs, "c", **attrs), *tail], {"x": [1, 3, 5, 5]}, {"y": [1, 4, 5, 5]},
+                  {k: v for k, v in inits.items() if k in conv_inputs + [i for n in tail for i in n.input]})
+        after, outcome = apply_std("fusions", m, atol=1e-4, rtol=1e-4)
+        assert ops(after) == ["Conv"] and outcome.counts == {rule: 1}
+        assert attr(after, "Conv", "auto_pad") == b"SAME_UPPER"
+
+
+def test_gelu_with_a_two_input_sum():
+    """ONNX's own function body of Gelu adds with Sum."""
+    nodes = [node("Div", ["x", "c"], "d"), node("Erf", ["d"], "e"), node("Sum", ["one", "e"], "a"),
+             node("Mul", ["half", "x"], "m"), node("Mul", ["m", "a"], "y")]
+    inits = {"c": np.float32(np.sqrt(2)), "one": np.float32(1), "half": np.float32(0.5)}
+    after, outcome = apply_std("fusions", model(nodes, {"x": [2, 8]}, {"y": [2, 8]}, inits, opset=20), atol=1e-5)
+    assert ops(after) == ["Gelu"] and outcome.counts == {"erf_gelu_half_x": 1}
