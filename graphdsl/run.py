@@ -164,19 +164,21 @@ def _run_passes(pipeline, loaded, ctx: PassContext, opts: RunOptions, reference)
 
     graph, records = loaded.graph, []
     passes = pipeline.passes
+    latest = None  # the snapshot after the last pass is the one before the next: taken once
     for index, p in enumerate(passes):
         ctx.span = p.span
-        before = snapshot(graph) if not p.read_only else None
+        before = (latest or snapshot(graph)) if not p.read_only else None
         start = time.perf_counter()
         outcome = p.apply(graph, ctx)
         seconds = time.perf_counter() - start
         graph = outcome.graph if outcome.graph is not None else graph
         if p.read_only and ctx.saves and ctx.saves[-1].span is p.span and _changes_after(passes, index):
             ctx.saves[-1].snapshot = _export(graph, loaded.meta, _ir_version(pipeline, graph))
+        latest = snapshot(graph) if before is not None else latest
         origin = pipeline.origins.get(index)
         description = (p.span.text if p.span else p.describe()) + (f"  [from {origin}]" if origin else "")
         records.append(PassRecord(name=type(p).name, description=description, location=str(p.span or ""),
-                                  seconds=seconds, diff=diff(before, snapshot(graph)) if before else None,
+                                  seconds=seconds, diff=diff(before, latest) if before else None,
                                   counts=dict(outcome.counts), notes=list(outcome.notes)))
         if opts.verify_each and not p.read_only:
             _verify_step(graph, loaded, pipeline, opts, ctx, reference, p)
