@@ -187,9 +187,7 @@ class Importer:
                     local[name] = self._variable(vi)
                 continue
             if isinstance(t, gs.Variable):
-                dtype, shape, _ = self._signature(vi)
-                t.dtype = t.dtype or dtype
-                t.shape = t.shape or (list(shape) if shape is not None else None)
+                self._fill_type(t, vi)
         origin.value_infos["value_info"] = self._vi_spans(protos, spans)
 
     def _io_tensor(self, vi, local: dict):
@@ -197,7 +195,14 @@ class Importer:
         t = local.get(vi.name)
         if t is None:
             t = local[vi.name] = self._variable(vi)
+        elif isinstance(t, gs.Variable):  # a value_info came first: the declared I/O type fills its gaps
+            self._fill_type(t, vi)
         return t
+
+    def _fill_type(self, t: gs.Variable, vi) -> None:
+        dtype, shape, _ = self._signature(vi)
+        t.dtype = t.dtype or dtype
+        t.shape = t.shape or (list(shape) if shape is not None else None)
 
     def _variable(self, vi) -> gs.Variable:
         dtype, shape, type_name = self._signature(vi)

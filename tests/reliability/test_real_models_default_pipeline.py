@@ -35,11 +35,7 @@ VERIFY = {
 }
 
 # Models a known bug of another module keeps from passing (reported with issue 6).
-KNOWN_BUGS = {
-    "ddddocr_ocr_int8": "onnxio import: graph output `387` is also a value_info without a shape, and the "
-                        "value_info's type replaces the output's declared [1, seqlen]: even an empty script "
-                        "writes an output without a shape, which onnx.checker refuses (exit 1)",
-}
+KNOWN_BUGS: dict[str, str] = {}  # model -> why it fails today; each entry must fail (xfail) or be removed
 
 
 def _silero_data(folder, rate: int) -> None:
