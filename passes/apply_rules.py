@@ -50,7 +50,8 @@ class ApplyRules(Pass):
                   for name, count in outcome.refused.items()]
         for name in outcome.at_bound:
             ctx.diagnostics.append(self._bound_warning(name))
-        counts = {name: outcome.counts[name] for name in (r.name for r in self.rules) if outcome.counts.get(name)}
+        names = [r.name for r in self.rules]
+        counts = {name: outcome.counts[name] for name in names if outcome.counts.get(name)}
         return PassResult(changed=outcome.changed, counts=counts, notes=notes)
 
     def _bound_warning(self, name: str) -> Diagnostic:

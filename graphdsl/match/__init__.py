@@ -22,4 +22,5 @@ def compile_rules(text: str, path: str = "<script>") -> list[Rule]:
     return [rule for p in pipeline.passes for rule in getattr(p, "rules", ())]
 
 
-__all__ = ["Explanation", "Instance", "Outcome", "Rule", "apply_rules", "compile_rules", "explain", "find_instances"]
+__all__ = ["Explanation", "Instance", "Outcome", "Rule", "apply_rules", "compile_rules", "explain",
+           "find_instances"]

@@ -19,7 +19,8 @@ from graphdsl.check import ModelScope, attribute_list, type_name, value_fits
 from graphdsl.diagnostics import Diagnostic, ScriptError, suggestion_label
 from graphdsl.match import typecheck as tc
 from graphdsl.match.expr import is_dtype_name
-from graphdsl.match.ir import (ATTR, COMMUTATIVE, REST, VALUE, Alt, AttrTest, Branch, Pattern, PNode, Pred, RCall,
+from graphdsl.match.ir import (ATTR, COMMUTATIVE, REST, VALUE, Alt, AttrTest, Branch, Pattern, PNode, Pred,
+                               RCall,
                                RConst, RExpr, RRest, RStep, Rule, RVar, Slot)
 from graphdsl.match.plan import build_programs, root_alternative
 from graphdsl.match.view import norm_domain
@@ -32,7 +33,8 @@ UNKNOWN_ATTRIBUTE = "GDS102"
 BAD_ARITY = "GDS107"
 
 
-def compile_rule(stmt: ast.Rule | ast.ReplaceRule, index: int, custom_domains: set[str] = frozenset()) -> Rule:
+def compile_rule(stmt: ast.Rule | ast.ReplaceRule, index: int,
+                 custom_domains: set[str] = frozenset()) -> Rule:
     """Compile one `rule` or `replace` statement; raises ScriptError with every problem found."""
     if isinstance(stmt, ast.ReplaceRule):
         stmt = _as_rule(stmt)
@@ -40,7 +42,7 @@ def compile_rule(stmt: ast.Rule | ast.ReplaceRule, index: int, custom_domains: s
     rule = builder.rule(stmt, index)
     problems = builder.errors + builder.scope.diagnostics + builder.names.errors
     if problems:
-        raise ScriptError(problems)
+        raise ScriptError(sorted(problems, key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0)))
     return rule
 
 
@@ -92,7 +94,8 @@ class _RuleBuilder:
             conditions.append(stmt.where)
         self._name_kinds()
         preds = tuple(self._pred(c) for cond in conditions for c in _conjuncts(cond))
-        pattern = Pattern(tuple(self.slots), tuple(self.nodes), tuple(self.alts), tuple(self.names_to_slots.items()),
+        pattern = Pattern(tuple(self.slots), tuple(self.nodes), tuple(self.alts),
+                          tuple(self.names_to_slots.items()),
                           tuple(sorted(self.producers.items())), preds, tuple(sorted(self.names.maybe)))
         steps, replaced = _RewriteBuilder(self, pattern).build(stmt)
         programs = build_programs(pattern) if not self.errors else ()
@@ -104,7 +107,7 @@ class _RuleBuilder:
     def _unsearchable(self, pattern: Pattern, stmt: ast.Rule) -> None:
         if not pattern.mandatory() and root_alternative(pattern) is None:
             self.error(BAD_PATTERN, "the pattern can match any value", stmt.header,
-                       hint="give it at least one op that must be present (not only `Op?(...)` or a bare name)")
+                       hint="give it at least one op that must be present (not only `Op?(...)` or a name)")
         else:
             self.error(BAD_PATTERN, "the pattern's parts are not connected", stmt.header,
                        hint="every pattern node must share a value with the rest; match separate things in "
@@ -119,6 +122,10 @@ class _RuleBuilder:
         if not (isinstance(value, ast.Alternative) or isinstance(value, ast.Call) and _is_op(value)):
             self.error(BAD_PATTERN, f"`{out.name}` must be bound to an op call or an alternative", value.span,
                        label="not a pattern", hint="write the op that computes it: `y = Relu(x)`")
+            self._produced(self._var(out.name, VALUE, None, out.span), ("node", -1, 0),
+                           None)  # no knock-on errors
+            if isinstance(value, ast.Ident):
+                self._var(value.name, VALUE, None, value.span)
             return
         self._pattern(value, None, into=self._var(out.name, VALUE, None, out.span))
 
@@ -163,7 +170,8 @@ class _RuleBuilder:
             return self._pattern(expr.value, ctx, into=self._var(expr.name, VALUE, ctx, expr.name.span))
         slot = self._literal(expr.value)
         if expr.name in self.names_to_slots:
-            self.error(BAD_PATTERN, f"`{expr.name}` is already a variable; a labelled constant needs a new name",
+            self.error(BAD_PATTERN,
+                       f"`{expr.name}` is already a variable; a labelled constant needs a new name",
                        expr.name.span)
         else:
             self.slots[slot] = replace(self.slots[slot], name=str(expr.name))
@@ -182,7 +190,8 @@ class _RuleBuilder:
                 value = evaluate(expr)
                 if _numeric(value):
                     return self._new_slot("", VALUE, expr.span, literal=value)
-                self.error(BAD_PATTERN, "a literal in a pattern must be a number or a list of numbers", expr.span,
+                self.error(BAD_PATTERN, "a literal in a pattern must be a number or a list of numbers",
+                           expr.span,
                            hint="quote strings only in attribute values: `Pad(x, mode=\"constant\")`")
             except ScriptError as e:
                 self.errors.extend(e.diagnostics)
@@ -207,7 +216,8 @@ class _RuleBuilder:
     def _optional(self, call: ast.Call, ctx, slot: int) -> int:
         """`Op?(x, ...)` is `Op(x, ...) | x`: the node may be absent, its first input passing through."""
         if not call.args or isinstance(call.args[0], ast.Splat):
-            self.error(BAD_PATTERN, f"`{call.func}?(...)` passes its first input through when absent; give it one",
+            self.error(BAD_PATTERN,
+                       f"`{call.func}?(...)` passes its first input through when absent; give it one",
                        call.span)
             return slot
         passed = self._pattern(call.args[0], ctx)  # there either way, so matched outside the alternative
@@ -235,7 +245,8 @@ class _RuleBuilder:
                 inputs.append(first if position == 0 and first is not None else self._pattern(arg, ctx))
         self._check_arity(call, infos, len(inputs), rest is not None)
         pid = len(self.nodes)
-        self.nodes.append(PNode(pid, op, domain, tuple(inputs), outputs, attrs, rest, rest_at, out_rest, exact,
+        self.nodes.append(PNode(pid, op, domain, tuple(inputs), outputs, attrs, rest, rest_at, out_rest,
+                                exact,
                                 op in COMMUTATIVE and domain == "", ctx, call.span))
         for index, slot in enumerate(outputs):
             self._produced(slot, ("node", pid, index), call.span)
@@ -286,7 +297,8 @@ class _RuleBuilder:
             self.errors.extend(e.diagnostics)
             return AttrTest(name, None, None, kw.span)
         if attr_type is not None and not value_fits(literal, attr_type):
-            self.error("GDS108", f"attribute `{name}` takes {type_name(attr_type)}, got {literal!r}", value.span)
+            self.error("GDS108", f"attribute `{name}` takes {type_name(attr_type)}, got {literal!r}",
+                       value.span)
         return AttrTest(name, None, literal, kw.span)
 
     # --- variables ----------------------------------------------------------------------------------
@@ -308,7 +320,8 @@ class _RuleBuilder:
             slot = self._new_slot(name, kind, span)
             self.names_to_slots[name] = slot
         elif self.slots[slot].kind != kind:
-            self.error(BAD_PATTERN, f"`{name}` is used as {_KIND[self.slots[slot].kind]} and as {_KIND[kind]}",
+            self.error(BAD_PATTERN,
+                       f"`{name}` is used as {_KIND[self.slots[slot].kind]} and as {_KIND[kind]}",
                        span, hint="use a different name for each")
         return slot
 
@@ -365,11 +378,12 @@ class _RewriteBuilder:
             steps.append(RStep(targets, value, binding.span))
         for name, out in self.locals.items():
             if name not in self.used:
-                self.rule.error(BAD_TARGET, f"`{name}` is not a value the pattern matched, and nothing reads it",
+                self.rule.error(BAD_TARGET,
+                                f"`{name}` is not a value the pattern matched, and nothing reads it",
                                 out.span, label="neither replaced nor used",
                                 hint="a rewrite gives new values to matched values (`y = Gelu(x)` where the "
                                      "pattern binds `y`); other names are intermediate results")
-        if not replaced and stmt.rewrite:
+        if not replaced and stmt.rewrite and not any(e.code == BAD_TARGET for e in self.rule.errors):
             self.rule.error(BAD_TARGET, "the rewrite replaces no matched value", stmt.rewrite[0].span)
         return tuple(steps), tuple(replaced)
 
@@ -424,7 +438,8 @@ class _RewriteBuilder:
             return self._call(arg)
         if isinstance(arg, ast.Splat):
             if self.rule.names.kinds.get(str(arg.name)) != "values":
-                self.rule.error(tc.TYPE_ERROR, f"`{arg.name}...` needs a `{arg.name}...` in the pattern", arg.span)
+                self.rule.error(tc.TYPE_ERROR, f"`{arg.name}...` needs a `{arg.name}...` in the pattern",
+                                arg.span)
             return RRest(str(arg.name), arg.span)
         if isinstance(arg, ast.Ident) and arg.name in self.locals:
             self.used.add(arg.name)

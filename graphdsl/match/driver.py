@@ -70,19 +70,26 @@ def gc_paused():
             gc.enable()
 
 
-def _fixpoint(view: GraphView, rules: list[Rule], applier: Applier, max_rounds: int, outcome: Outcome) -> None:
+def _fixpoint(view: GraphView, rules: list[Rule], applier: Applier, max_rounds: int,
+              outcome: Outcome) -> None:
+    refused: dict[str, int] = {}
     for number in range(1, max_rounds + 1):
-        applied = _round(view, rules, applier, outcome)
+        refused = {}
+        applied = _round(view, rules, applier, outcome, refused)
         view.commit()
         outcome.rounds = max(outcome.rounds, number)
         if not applied:
-            return
+            break
         view.state.inferred = None  # new tensors: types must be inferred again if asked
+    for name, count in refused.items():  # what the last round left as it was
+        outcome.refused[name] = outcome.refused.get(name, 0) + count
+    if not applied:
+        return
     still = [rule.name for rule in rules if next(instances(rule, view, set()), None) is not None]
     outcome.at_bound.extend(name for name in still if name not in outcome.at_bound)
 
 
-def _round(view: GraphView, rules: list[Rule], applier: Applier, outcome: Outcome) -> int:
+def _round(view: GraphView, rules: list[Rule], applier: Applier, outcome: Outcome, refused: dict) -> int:
     applied, claimed = 0, set()
     for rule in rules:
         reason = missing_ops(rule, view)
@@ -93,7 +100,7 @@ def _round(view: GraphView, rules: list[Rule], applier: Applier, outcome: Outcom
             try:
                 prepared = prepare(rule, matcher)
             except Refused:
-                outcome.refused[rule.name] = outcome.refused.get(rule.name, 0) + 1
+                refused[rule.name] = refused.get(rule.name, 0) + 1
                 matcher.undo(0)  # its nodes are free for other matches
                 continue
             matcher.commit()
@@ -103,7 +110,8 @@ def _round(view: GraphView, rules: list[Rule], applier: Applier, outcome: Outcom
     return applied
 
 
-def instances(rule: Rule, view: GraphView, claimed: set[int], tracer: Tracer | None = None) -> Iterator[Matcher]:
+def instances(rule: Rule, view: GraphView, claimed: set[int],
+              tracer: Tracer | None = None) -> Iterator[Matcher]:
     """Matches of `rule`, anchored in graph order; each yields the matcher holding the bindings.
 
     The caller either commits the match (`matcher.commit()`, its nodes stay claimed) or releases it
@@ -140,11 +148,11 @@ def anchor_candidates(rule: Rule, program: Program, view: GraphView) -> list:
 
     alt = pattern.alts[program.anchor_alt]
     roots = {(r.domain, r.op) for r in (branch_root(pattern, b.var) for b in alt.branches)}
-    found = [n for domain, op in sorted(roots) for n in view.candidates(domain, op)]
-    return sorted(found, key=lambda n: view.order[id(n)])
+    found = [n for domain, op in sorted(roots) for n in view.candidates(domain, op) if id(n) in view.order]
+    return sorted(found, key=lambda n: view.order[id(n)])  # removed this round: not in `order` any more
 
 
-# --- dry runs: `match` and `explain` -------------------------------------------------------------------------
+# --- dry runs: `match` and `explain` -----------------------------------------------------------------------
 
 
 @dataclass
@@ -242,7 +250,8 @@ def explain(root: gs.Graph, rule: Rule) -> Explanation:
     return result
 
 
-def _explain_program(rule: Rule, program: Program, view: GraphView, result: Explanation, counted: set) -> None:
+def _explain_program(rule: Rule, program: Program, view: GraphView, result: Explanation,
+                     counted: set) -> None:
     candidates = anchor_candidates(rule, program, view)
     key = _anchor_name(rule, program)
     if key not in counted:  # two pattern nodes of one op share their candidates

@@ -335,7 +335,9 @@ def _minmax(reduce: Callable) -> Callable:
 
 
 def _scalarize(value):
-    return value.item() if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0) else value
+    if isinstance(value, np.generic) or isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
 
 
 def _reshape(env: Env, v, shape) -> np.ndarray:
@@ -409,6 +411,10 @@ def _list_of(env: Env, v) -> list:
     return value.tolist() if isinstance(value, np.ndarray) else [value]
 
 
+def _argsort(env: Env, v) -> list:
+    return np.argsort(np.asarray(number(v, env)), kind="stable").tolist()
+
+
 def _int(env: Env, v) -> object:
     value = number(v, env)
     return value.astype(np.int64) if isinstance(value, np.ndarray) and value.ndim else int(_scalarize(value))
@@ -416,7 +422,9 @@ def _int(env: Env, v) -> object:
 
 def _float(env: Env, v) -> object:
     value = number(v, env)
-    return value.astype(np.float64) if isinstance(value, np.ndarray) and value.ndim else float(_scalarize(value))
+    if isinstance(value, np.ndarray) and value.ndim:
+        return value.astype(np.float64)
+    return float(_scalarize(value))
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -453,8 +461,7 @@ FUNCTIONS: dict[str, Function] = {
     "reshape": Function(("num", "list"), "num", _reshape, "the array with a new shape (-1 allowed once)"),
     "transpose": Function(("num", "list*"), "num", _transpose, "the array with its axes permuted"),
     "take": Function(("any", "any"), "any", _take, "`take(p, q)[i] = p[q[i]]`; composes permutations"),
-    "argsort": Function(("any",), "list", lambda env, v: np.argsort(np.asarray(number(v, env)), kind="stable").tolist(),
-                        "indices that sort the values; the inverse of a permutation"),
+    "argsort": Function(("any",), "list", _argsort, "indices that sort the values; inverts a permutation"),
     "cast": Function(("num", "str"), "num", _cast, "the array converted to an element type"),
     "concat": Function(("num", "num*"), "num", _concat, "arrays joined along their first axis"),
     "zeros": Function(("list",), "num", _filled(0.0), "a float32 array of zeros of a shape"),

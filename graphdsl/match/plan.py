@@ -22,18 +22,20 @@ def build_programs(pattern: Pattern) -> tuple[Program, ...]:
         steps = _Planner(pattern).from_node(node)
         if steps is not None:
             out.append(Program(node.id, None, steps))
-    if not pattern.mandatory():
-        root = root_alternative(pattern)
-        steps = _Planner(pattern).from_alt(root) if root is not None else None
-        if steps is not None:
-            out.append(Program(None, root.id, steps))
+    root = root_alternative(pattern)  # `A(x) | B(x)` at the root: its branches' ops anchor it too
+    steps = _Planner(pattern).from_alt(root) if root is not None else None
+    if steps is not None:
+        out.append(Program(None, root.id, steps))
     return tuple(out)
 
 
 def root_alternative(pattern: Pattern) -> Alt | None:
-    """The outermost alternative whose every branch is a node: a pattern like `A(x) | B(x)`."""
+    """An outermost alternative whose value no pattern node reads and whose every branch is a node: the
+    root of a pattern like `y = A(x) | B(x)`."""
+    read = {slot for node in pattern.nodes for slot in node.inputs}
     for alt in pattern.alts:
-        if alt.within is None and all(branch_root(pattern, b.var) is not None for b in alt.branches):
+        if alt.within is None and alt.slot not in read and all(branch_root(pattern, b.var) is not None
+                                                                for b in alt.branches):
             return alt
     return None
 
@@ -44,7 +46,8 @@ def branch_root(pattern: Pattern, slot: int) -> PNode | None:
 
 
 class _Planner:
-    def __init__(self, pattern: Pattern, context: tuple[int, int] | None = None, parent: "_Planner | None" = None):
+    def __init__(self, pattern: Pattern, context: tuple[int, int] | None = None,
+                 parent: "_Planner | None" = None):
         self.pattern = pattern
         self.context = context  # the branch being planned, or None for the mandatory part
         self.code: list = parent.code if parent else []

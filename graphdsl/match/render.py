@@ -35,7 +35,8 @@ class MatchReport:
                 yield _rule_table(rule, [i for i in rule_set.instances if i.rule == rule.name])
 
     def to_json(self) -> dict:
-        """Keys: script, model, rules (name, priority, instances: graph, nodes, captures, applies, overlaps)."""
+        """Keys: script, model, rules (name, priority, location, instances: graph, nodes, captures,
+        applies, reason, overlaps)."""
         rules = []
         for rule_set in self.sets:
             for rule in rule_set.rules:
@@ -106,16 +107,16 @@ class ExplainReport:
         e, best = self.explanation, self.explanation.best
         pattern = e.rule.pattern
         anchor = getattr(e.anchor, "name", "?")
-        head = Text(f"closest attempt: from node `{anchor}` in {e.graph}, {best.progress} of "
+        head = Text(f"closest attempt (starting at node `{anchor}`, {e.graph} graph): {best.progress} of "
                     f"{len(pattern.mandatory())} mandatory pattern nodes matched")
         table = Table(show_header=True, title_justify="left")
         table.add_column("pattern")
         table.add_column("graph node")
         for pnode, node in best.matched:
             table.add_row(Text(_pattern_text(pattern.nodes[pnode])), Text(node.name or node.op))
-        failed_at = _failed_at(best)
-        table.add_row(Text(failed_at, style="red"),
-                      Text(f"{getattr(best.node, 'name', '') or '—'}: {best.message}", style="red"))
+        looked_at = getattr(best.node, "name", "") or ""
+        failed = Text("✗ " + _failed_at(best), style="red")
+        table.add_row(failed, Text(looked_at and f"✗ {looked_at}", style="red"))
         return Group(head, table, Text(f"failed ({best.kind}): {best.message}", style="bold red"))
 
     def to_json(self) -> dict:

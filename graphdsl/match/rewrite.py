@@ -47,7 +47,8 @@ class Prepared:
     nodes: list  # the matched graph nodes
     tensors: dict[str, object]  # names the rewrite's op calls refer to -> tensors
     replaced: dict[str, object]  # replaced matched values by name -> their tensors
-    steps: list[tuple[tuple[str, ...], object]] = field(default_factory=list)  # targets, OpCall | tensor | array
+    steps: list[tuple[tuple[str, ...],
+                      object]] = field(default_factory=list)  # targets, OpCall | tensor | array
 
 
 def missing_ops(rule: Rule, view: GraphView) -> str | None:
@@ -56,8 +57,8 @@ def missing_ops(rule: Rule, view: GraphView) -> str | None:
         if call.domain not in ("", MS_DOMAIN):
             continue  # custom domains (declared with `domain`) have no schema to consult
         if schema_at(_qualified(call), view.opsets) is None:
-            have = view.opsets.get(call.domain, "none")
-            return f"`{_qualified(call)}` does not exist at the model's opset ({call.domain or 'ai.onnx'} {have})"
+            have = f"{call.domain or 'ai.onnx'} {view.opsets.get(call.domain, 'none')}"
+            return f"`{_qualified(call)}` does not exist at the model's opset ({have})"
     return None
 
 
@@ -80,8 +81,12 @@ def _qualified(call: RCall) -> str:
 def prepare(rule: Rule, matcher: Matcher) -> Prepared:
     """Evaluate the rewrite for the match `matcher` holds; raises Refused."""
     view = matcher.view
-    replaced = {name: matcher.env.lookup(name).tensor for name in rule.replaced}
+    replaced = {name: matcher.vals[matcher.env.slots[name]] for name in rule.replaced}
     prepared = Prepared(rule, [n for n in matcher.nodes if n is not None], {}, replaced)
+    matched = {id(n) for n in prepared.nodes}
+    for name, tensor in replaced.items():
+        if not tensor.inputs or id(tensor.inputs[0]) not in matched:  # `c = Cast?(x)` without the Cast
+            raise Refused(f"`{name}` is not computed by a matched node here (an optional node is absent)")
     context = _Context(matcher, prepared)
     for step in rule.rewrite:
         value = context.value(step.value, step.targets)
@@ -121,7 +126,8 @@ class _Context:
             dtype = self._dtype(self._tensors(inputs))
             inputs = [Const(self.array(i, dtype)) if isinstance(i, RConst) else i for i in inputs]
         attrs = {Name(name): self.attribute(call, name, expr) for name, expr in call.attrs}
-        return _attributes_as_inputs(OpCall(call.op, call.domain, tuple(inputs), attrs, call.span), self.m.view)
+        made = OpCall(call.op, call.domain, tuple(inputs), attrs, call.span)
+        return _attributes_as_inputs(made, self.m.view)
 
     def operands(self, arg: RExpr) -> list:
         if isinstance(arg, RCall):
@@ -153,7 +159,8 @@ class _Context:
         return next((d for d in map(self.m.view.dtype, tensors) if d is not None), None)
 
     def _tensors(self, operands: list) -> list:
-        return [self.prepared.tensors[o] for o in operands if isinstance(o, str) and o in self.prepared.tensors]
+        known = self.prepared.tensors
+        return [known[o] for o in operands if isinstance(o, str) and o in known]
 
     def array(self, const: RConst, dtype: str | None) -> np.ndarray:
         value = self._evaluate(const.expr)
@@ -162,9 +169,10 @@ class _Context:
         array = np.asarray(value)
         if array.dtype == object or array.dtype.kind not in "biuf":
             raise Refused(f"`{const.span.text}` is not a number or an array of numbers")
-        if isinstance(value, np.ndarray) or dtype is None:
-            return array if isinstance(value, np.ndarray) else array.astype(np.float32 if array.dtype.kind == "f"
-                                                                             else np.int64)
+        if isinstance(value, np.ndarray):
+            return array  # computed from matched constants: it already has their type
+        if dtype is None:
+            return array.astype(np.float32 if array.dtype.kind == "f" else np.int64)
         return array.astype(dtypes.numpy_dtype(dtype))
 
     def attribute(self, call: RCall, name: str, expr) -> object:
@@ -278,17 +286,19 @@ class Applier:
 
     def apply(self, prepared: Prepared, view: GraphView) -> list:
         """Edit the graph; returns the new nodes (placed in `view.order`, added to `graph.nodes` later)."""
-        builder = self.builder
-        builder.graph, builder.prefix = view.graph, prepared.rule.name
-        builder.tensors = dict(prepared.tensors)
+        if any(isinstance(value, OpCall) for _, value in prepared.steps):
+            builder = self.builder
+            builder.graph, builder.prefix = view.graph, prepared.rule.name
+            builder.tensors = dict(prepared.tensors)
         replaced = prepared.replaced
         producers = [t.inputs[0] for t in replaced.values() if t.inputs and id(t.inputs[0]) in view.order]
         at = min(producers, key=lambda n: view.order[id(n)], default=None)
         base = view.order[id(at)] if at is not None else (float("inf"),)
         for targets, value in prepared.steps:
             for name in targets:
-                if name in replaced and (isinstance(value, OpCall) or _renames_output(replaced[name], value, view)):
-                    self._release(replaced[name])
+                tensor = replaced.get(name)
+                if tensor is not None and (isinstance(value, OpCall) or _renames_output(tensor, value, view)):
+                    self._release(tensor)
         new_nodes = []
         for targets, value in prepared.steps:
             new_nodes.extend(self._step(targets, value, replaced, view))
@@ -371,7 +381,11 @@ def _remove_dead(nodes: list, view: GraphView) -> None:
 
 
 def _unused(node, view: GraphView) -> bool:
-    return not any(t.outputs or id(t) in view.state.outputs for t in node.outputs)
+    outputs = view.state.outputs
+    for tensor in node.outputs:
+        if tensor.outputs or id(tensor) in outputs:
+            return False
+    return True
 
 
 def _remove_if_dead(node, view: GraphView) -> bool:
@@ -383,13 +397,15 @@ def _remove_if_dead(node, view: GraphView) -> bool:
 
 
 def _import_domains(view: GraphView, nodes: list) -> None:
-    """A node of a domain the model does not import yet (`com.microsoft`) gets the import added."""
-    root = view.state.root
+    """A node of a domain the model does not import yet (`com.microsoft`) gets the import added (to a
+    function too, when the node is in one)."""
     for node in nodes:
         domain = node.domain or ""
         if domain in view.opsets or domain in ("", "ai.onnx"):
             continue
-        imports = list(root.import_domains or [onnx.helper.make_opsetid("", root.opset)])
-        if not any(d.domain == domain for d in imports):
-            root.import_domains = imports + [onnx.helper.make_opsetid(domain, 1)]
+        owners = [view.state.root] + ([view.graph] if isinstance(view.graph, gs.Function) else [])
+        for owner in owners:
+            imports = list(owner.import_domains or [onnx.helper.make_opsetid("", owner.opset)])
+            if not any(d.domain == domain for d in imports):
+                owner.import_domains = imports + [onnx.helper.make_opsetid(domain, 1)]
         view.opsets[domain] = 1

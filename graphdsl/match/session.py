@@ -51,6 +51,8 @@ def find_rule(pipeline, name: str) -> Rule:
         if rule.name == name:
             return rule
     names = [r.name for r in rules]
-    hints = (suggestion_label(name, names), "rules: " + ", ".join(names) if names else "the script has no rules")
-    raise ScriptError(Diagnostic(UNKNOWN_RULE, f"the script has no rule named `{name}`", location=pipeline.source,
+    hints = (suggestion_label(name, names),
+             "rules: " + ", ".join(names) if names else "the script has no rules")
+    raise ScriptError(Diagnostic(UNKNOWN_RULE, f"the script has no rule named `{name}`",
+                                 location=pipeline.source,
                                  hints=tuple(h for h in hints if h)))

@@ -28,7 +28,7 @@ STEP_BUDGET = 20_000  # steps per anchor: a pathological pattern fails this anch
 
 @dataclass
 class Failure:
-    """Why one attempt stopped: at which pattern node (or predicate), on which graph node, and how far it got."""
+    """Why one attempt stopped: at which pattern node or condition, on which graph node, how far it got."""
 
     kind: str  # op | producer | consumer | inputs | outputs | attribute | constant | bound | predicate | ...
     message: str
@@ -107,8 +107,9 @@ class Matcher:
     def fail(self, kind: str, message: str, pnode: int | None = None, node=None, span=None) -> bool:
         if self.tracer is not None:
             matched = tuple((i, n) for i, n in enumerate(self.nodes) if n is not None)
-            if pnode is None and span is None:
-                pnode, node = self.at, node if node is not None else self.nodes[self.at] if self.at is not None else None
+            if pnode is None and span is None and self.at is not None:  # a value check inside a node's match
+                pnode = self.at
+                node = node if node is not None else self.nodes[self.at]
             if span is None and pnode is not None:
                 span = self.pattern.nodes[pnode].span
             self.tracer.record(Failure(kind, message, pnode, node, len(matched), matched, span))
@@ -170,7 +171,8 @@ class Matcher:
         info = self.pattern.slots[slot]
         value = self.view.const(tensor)
         if value is None:
-            return self.fail("constant", f"expected the constant {_show(info.literal)}, `{tensor.name}` is not "
+            return self.fail("constant",
+                             f"expected the constant {_show(info.literal)}, `{tensor.name}` is not "
                              "a constant", node=_producer(tensor))
         if not literal_equal(info.literal, value):
             return self.fail("constant", f"expected the constant {_show(info.literal)}, found "
@@ -179,7 +181,7 @@ class Matcher:
         return True
 
     def take(self, p: PNode, node) -> bool:
-        """Assign graph node `node` to pattern node `p`: outputs, attributes and (unless commutative) inputs."""
+        """Assign graph node `node` to pattern node `p`: outputs, attributes, inputs unless commutative."""
         self.at = p.id
         self.set_node(p.id, node)
         if not self._outputs(p, node) or not self._attributes(p, node):
@@ -188,7 +190,8 @@ class Matcher:
 
     def _outputs(self, p: PNode, node) -> bool:
         outs = node.outputs
-        if len(outs) < len(p.outputs) or (p.exact_outputs and p.out_rest is None and len(outs) != len(p.outputs)):
+        exact = p.exact_outputs and p.out_rest is None
+        if len(outs) < len(p.outputs) or exact and len(outs) != len(p.outputs):
             return self.fail("outputs", f"`{p.op}` node has {len(outs)} outputs, the pattern names "
                              f"{len(p.outputs)}", p.id, node)
         for slot, tensor in zip(p.outputs, outs):
@@ -202,10 +205,12 @@ class Matcher:
         for test in p.attrs:
             value = self.view.attribute(node, test.name)
             if value is MISSING:
-                return self.fail("attribute", f"attribute `{test.name}` is not set (and has no default)", p.id, node)
+                return self.fail("attribute", f"attribute `{test.name}` is not set (and has no default)",
+                                 p.id, node)
             if test.slot is None:
                 if not attribute_equal(test.value, value):
-                    return self.fail("attribute", f"attribute `{test.name}` is {_show(value)}, the pattern wants "
+                    return self.fail("attribute",
+                                     f"attribute `{test.name}` is {_show(value)}, the pattern wants "
                                      f"{_show(test.value)}", p.id, node)
                 continue
             current = self.vals[test.slot]
@@ -276,7 +281,8 @@ def _producer(tensor):
 def attribute_equal(want: object, have: object) -> bool:
     """Attribute values equal as ONNX stores them: floats compared in float32, lists item by item."""
     if isinstance(want, (list, tuple)) or isinstance(have, (list, tuple)):
-        if not isinstance(want, (list, tuple)) or not isinstance(have, (list, tuple)) or len(want) != len(have):
+        sequences = isinstance(want, (list, tuple)) and isinstance(have, (list, tuple))
+        if not sequences or len(want) != len(have):
             return False
         return all(attribute_equal(a, b) for a, b in zip(want, have))
     if isinstance(want, float) or isinstance(have, float):
@@ -359,7 +365,7 @@ class MatchEnv:
         return None if alt is None else self.m.branches[alt]
 
 
-# --- steps ---------------------------------------------------------------------------------------------------
+# --- steps -------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -403,16 +409,19 @@ class Produce(Plain):
         producer = tensor.inputs[0] if tensor.inputs else None
         if producer is None:
             what = "a constant" if hasattr(tensor, "values") else "a graph input"
-            return m.fail("producer", f"expected `{p.qualified}` to compute `{tensor.name}`, it is {what}", p.id)
+            return m.fail("producer", f"expected `{p.qualified}` to compute `{tensor.name}`, it is {what}",
+                          p.id)
         if producer.op != p.op or norm_domain(producer.domain) != p.domain:
             return m.fail("op", f"expected `{p.qualified}`, found `{producer.op}`", p.id, producer)
         if id(producer) not in m.view.order:
-            return m.fail("producer", f"`{producer.name}` is in another graph or already rewritten", p.id, producer)
+            return m.fail("producer", f"`{producer.name}` is in another graph or already rewritten", p.id,
+                          producer)
         if id(producer) in m.used:
             return m.fail("producer", f"`{producer.name}` is already part of this match", p.id, producer)
         outs = producer.outputs
         if len(outs) <= self.out or outs[self.out] is not tensor:
-            return m.fail("outputs", f"`{tensor.name}` is not output {self.out} of `{producer.name}`", p.id, producer)
+            return m.fail("outputs", f"`{tensor.name}` is not output {self.out} of `{producer.name}`", p.id,
+                          producer)
         return m.take(p, producer)
 
 
@@ -454,9 +463,16 @@ def _values(m: Matcher, pred: Pred) -> str:
             shown.append(f"{name} = {_show(value)}")
             continue
         const = m.view.const(value)
-        shown.append(f"{name} = {_show_array(const)}" if const is not None else
-                     f"{name} has {m.view.uses(value)} use(s)")
+        shown.append(f"{name} = {_show_array(const)}" if const is not None else _uses(m, name, value))
     return f" ({', '.join(shown)})" if shown else ""
+
+
+def _uses(m: Matcher, name: str, tensor) -> str:
+    """`s` read by 2 nodes (Mul m, Add y): for "has one consumer" conditions."""
+    readers = ", ".join(f"{n.op} {n.name}" for n in tensor.outputs[:4])
+    readers += ", ..." if len(tensor.outputs) > 4 else ""
+    output = " and is a graph output" if id(tensor) in m.view.state.outputs else ""
+    return f"`{name}` is read by {len(tensor.outputs)} node(s) ({readers}){output}"
 
 
 @dataclass(frozen=True)

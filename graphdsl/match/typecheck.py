@@ -109,13 +109,16 @@ def _index(expr: ast.Index, names: Names) -> str:
 def _compare(expr: ast.Compare, names: Names) -> str:
     left, right = type_of(expr.left, names), type_of(expr.right, names)
     if expr.op in ("==", "!="):
-        if {left, right} == {"str", "num"} or "bool" in {left, right} and left != right and "any" not in {left, right}:
-            names.error(TYPE_ERROR, f"`{expr.op}` compares {_ARTICLE[left]} with {_ARTICLE[right]}", expr.span,
+        kinds = {left, right}
+        if kinds == {"str", "num"} or "bool" in kinds and len(kinds) == 2 and "any" not in kinds:
+            names.error(TYPE_ERROR, f"`{expr.op}` compares {_ARTICLE[left]} with {_ARTICLE[right]}",
+                        expr.span,
                         label="these can never be equal")
         return "bool"
     for side, found in ((expr.left, left), (expr.right, right)):
         if found not in NUMERIC | {"list"}:
-            names.error(TYPE_ERROR, f"`{expr.op}` orders numbers, but `{side.span.text}` is {_ARTICLE[found]}",
+            names.error(TYPE_ERROR,
+                        f"`{expr.op}` orders numbers, but `{side.span.text}` is {_ARTICLE[found]}",
                         side.span, label=f"this is {_ARTICLE[found]}")
     return "bool"
 

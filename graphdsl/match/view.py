@@ -19,9 +19,9 @@ MISSING = object()
 
 # Attributes that later opsets turned into inputs: (op, attribute) -> input index. A pattern's
 # `axes=[-1]` matches either spelling, and a rewrite writes whichever the model's opset wants.
-ATTRIBUTE_INPUTS = {(op, "axes"): 1 for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
-                                                "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-                                                "ReduceSumSquare", "Squeeze", "Unsqueeze")}
+_AXES_OPS = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+             "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "Squeeze", "Unsqueeze")
+ATTRIBUTE_INPUTS = {(op, "axes"): 1 for op in _AXES_OPS}
 ATTRIBUTE_INPUTS[("Split", "split")] = 1
 
 
@@ -224,8 +224,9 @@ class GraphView:
         if index is not None and len(node.inputs) > index and not node.inputs[index].is_empty():
             value = self.const(node.inputs[index])
             return MISSING if value is None else value.reshape(-1).tolist()
-        version = self.opsets.get(norm_domain(node.domain))
-        return MISSING if version is None else default_attribute(node.op, norm_domain(node.domain), version, name)
+        domain = norm_domain(node.domain)
+        version = self.opsets.get(domain)
+        return MISSING if version is None else default_attribute(node.op, domain, version, name)
 
 
 def _opsets(graph: gs.Graph, root: gs.Graph) -> dict[str, int]:

@@ -37,7 +37,7 @@ _TERMINAL_WORDS = {
     "SIZE": "a size like 16MiB", "_NL": "end of line", "SEMICOLON": "`;`", "COMMA": "`,`", "COLON": "`:`",
     "LSQB": "`[`", "RSQB": "`]`", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`", "QMARK": "`?`",
     "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "$END": "end of file",
-    "LBRACE": "`{`", "RBRACE": "`}`", "VBAR": "`|`", "COMPARE": "a comparison",
+    "LBRACE": "`{`", "RBRACE": "`}`", "VBAR": "`|`", "COMPARE": "a comparison", "DOT": "`.`",
 }
 
 

@@ -24,7 +24,8 @@ MS = "com.microsoft"
 def node(op: str, inputs: Sequence[str], outputs: str | Sequence[str], name: str | None = None,
          domain: str = "", **attrs) -> onnx.NodeProto:
     outputs = [outputs] if isinstance(outputs, str) else list(outputs)
-    return helper.make_node(op, list(inputs), outputs, name=name or outputs[0], domain=domain or None, **attrs)
+    return helper.make_node(op, list(inputs), outputs, name=name or outputs[0], domain=domain or None,
+                            **attrs)
 
 
 def const(name: str, value, dtype=np.float32) -> onnx.NodeProto:
@@ -35,13 +36,19 @@ def const(name: str, value, dtype=np.float32) -> onnx.NodeProto:
 
 def model(nodes: Sequence[onnx.NodeProto], inputs: dict[str, Sequence], outputs: dict[str, Sequence | None],
           initializers: dict[str, np.ndarray] | None = None, opset: int = 17, dtype: int = F,
-          functions: Sequence[onnx.FunctionProto] = (), domains: dict[str, int] | None = None) -> onnx.ModelProto:
-    """A checked model; `inputs`/`outputs` map names to shapes (None: unknown shape)."""
+          functions: Sequence[onnx.FunctionProto] = (), domains: dict[str,
+                                                                      int] | None = None) -> onnx.ModelProto:
+    """A checked model; `inputs`/`outputs` map names to shapes, or to (shape, element type)."""
+    def info(name, spec):
+        shape, elem = spec if isinstance(spec, tuple) else (spec, dtype)
+        return helper.make_tensor_value_info(name, elem, shape)
+
     graph = helper.make_graph(
-        list(nodes), "test", [helper.make_tensor_value_info(k, dtype, v) for k, v in inputs.items()],
+        list(nodes), "test", [info(k, v) for k, v in inputs.items()],
         [helper.make_tensor_value_info(k, dtype, v) for k, v in outputs.items()],
         initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
-    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in (domains or {}).items()]
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d,
+                                                 v in (domains or {}).items()]
     result = helper.make_model(graph, opset_imports=opsets, functions=list(functions))
     result.ir_version = 10
     onnx.checker.check_model(result, full_check=True)
