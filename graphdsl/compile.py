@@ -7,6 +7,7 @@ attributes against the default opset); `Pipeline.check(model)` adds the model's 
 from __future__ import annotations
 
 import importlib.resources
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -113,9 +114,9 @@ class _Expander:
 def _read_script(path: Path, span: Span | None) -> ast.Script:
     try:
         data = path.read_bytes()
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a path the OS cannot take (embedded NUL)
         code = IMPORT_NOT_FOUND if span else SCRIPT_NOT_FOUND
-        raise ScriptError(Diagnostic(code, f"cannot read script `{path}`: {e.strerror}", span=span,
+        raise ScriptError(Diagnostic(code, f"cannot read script `{path}`: {getattr(e, 'strerror', None) or e}", span=span,
                                      location="" if span else str(path),
                                      hints=("paths in `import` are relative to the importing file; "
                                             "the standard library is `std/NAME.gds`",))) from None
@@ -123,6 +124,14 @@ def _read_script(path: Path, span: Span | None) -> ast.Script:
 
 
 def _resolve_import(stmt: ast.Import, base: Path) -> Path:
+    try:  # a NUL or a lone surrogate (from an escape) is no file name this system can open
+        os.fsencode(stmt.path)
+        valid = "\0" not in stmt.path
+    except UnicodeEncodeError:
+        valid = False
+    if not valid:
+        raise script_error(IMPORT_NOT_FOUND, f"`{stmt.path!r}` is not a valid file name", stmt.span,
+                           hint="import paths are plain relative paths like \"lib/common.gds\"")
     if stmt.path.startswith(STD_PREFIX):
         target = std_library_dir() / stmt.path[len(STD_PREFIX):]
         if not target.is_file():
