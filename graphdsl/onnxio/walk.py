@@ -6,28 +6,14 @@ from collections.abc import Iterator
 
 import onnx_graphsurgeon as gs
 
+from graphdsl.graphwalk import graph_tree, subgraphs_of
 
-def subgraphs_of(node: gs.Node) -> list[gs.Graph]:
-    """The graphs a node holds in its attributes, in attribute order."""
-    attrs = node.attrs
-    return [v for v in attrs.values() if isinstance(v, gs.Graph)] if attrs else []
+__all__ = ["all_graphs", "constants", "subgraphs_of"]
 
 
 def all_graphs(graph: gs.Graph, functions: bool = True) -> list[gs.Graph]:
     """`graph`, its functions (if asked), and every graph nested in either, each once, parents first."""
-    roots = [graph] + (list(graph.functions) if functions else [])
-    order: list[gs.Graph] = []
-    seen: set[int] = set()
-    stack = list(reversed(roots))
-    while stack:
-        g = stack.pop()
-        if id(g) in seen:
-            continue
-        seen.add(id(g))
-        order.append(g)
-        children = [sub for node in g.nodes if node.attrs for sub in subgraphs_of(node)]
-        stack.extend(reversed(children))
-    return order
+    return graph_tree(graph, functions)
 
 
 def constants(graph: gs.Graph) -> Iterator[gs.Constant]:
