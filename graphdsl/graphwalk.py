@@ -39,12 +39,18 @@ def graph_tree(graph: gs.Graph, functions: bool = True, holders: dict | None = N
         order.append(g)
         children = []
         for node in g.nodes:
-            if node.attrs:
-                subs = subgraphs_of(node)
-                if subs:
-                    children.extend(subs)
-                    if holders is not None:
-                        holders[id(node)] = subs
+            attrs = node.attrs
+            if not attrs:
+                continue
+            for value in attrs.values():  # most nodes have attributes, few hold graphs: test cheaply
+                if isinstance(value, gs.Graph):
+                    break
+            else:
+                continue
+            subs = subgraphs_of(node)
+            children.extend(subs)
+            if holders is not None:
+                holders[id(node)] = subs
         stack.extend(reversed(children))
     return order
 
@@ -197,8 +203,9 @@ def _remove_one(items: list, x: object) -> None:
 
 
 def _keep_only(items: list, removed: set[int]) -> None:
-    if any(id(x) in removed for x in items):
-        list.__setitem__(items, slice(None), [x for x in items if id(x) not in removed])
+    kept = [x for x in items if id(x) not in removed]
+    if len(kept) < len(items):
+        list.__setitem__(items, slice(None), kept)
 
 
 __all__ = ["GraphTree", "detach_nodes", "detach_producers", "forget_consumers", "graph_tree", "nested_nodes",

@@ -123,7 +123,34 @@ def _clean(graph: gs.Graph, tree: GraphTree, drop_unused_inputs: bool, count_ten
 
 
 def _live_nodes(graph: gs.Graph, tree: GraphTree) -> set[int]:
-    """ids of the graph's nodes that some graph output depends on (reverse reachability)."""
+    """ids of the graph's nodes that some graph output depends on (reverse reachability).
+
+    One backward sweep over the node list marks what the outputs need, which is exact for a sorted graph
+    (consumers come after producers). If a node the sweep left for dead writes something found needed
+    later, the graph is not sorted there, and a depth-first search from the outputs decides instead.
+    """
+    holders, captures = tree.holders, tree.captures
+    needed = {id(t) for t in graph.outputs}
+    live: set[int] = set()
+    dead: list[gs.Node] = []
+    for node in reversed(graph.nodes):
+        for t in node.outputs:  # a loop, not any(): this runs for every node and is the hot spot
+            if id(t) in needed:
+                break
+        else:
+            dead.append(node)
+            continue
+        key = id(node)
+        live.add(key)
+        needed.update(map(id, node.inputs))
+        if key in holders:
+            needed.update(id(t) for sub in holders[key] for t in captures[id(sub)])
+    if any(id(t) in needed for n in dead for t in n.outputs):
+        return _live_nodes_searched(graph, tree)
+    return live
+
+
+def _live_nodes_searched(graph: gs.Graph, tree: GraphTree) -> set[int]:
     members = {id(n) for n in graph.nodes}
     holders, captures = tree.holders, tree.captures
     live: set[int] = set()

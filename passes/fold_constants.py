@@ -199,8 +199,9 @@ class _Folder:
     def foldable(self, node: gs.Node, is_constant: Callable[[gs.Tensor], bool]) -> bool:
         if node.op in NO_FOLD or (node.op in RANDOM and node.domain in DEFAULT_DOMAINS):
             return False
-        if not all(is_constant(t) for t in node.inputs):
-            return False
+        for t in node.inputs:  # a loop, not all(): this runs for every input of every node
+            if not is_constant(t):
+                return False
         if node.attrs:
             if any(isinstance(v, gs.Node.AttributeRef) for v in node.attrs.values()):
                 return False  # a function's attribute: its value is the caller's
@@ -409,7 +410,9 @@ def elide_shape_casts(graph: gs.Graph) -> None:
     outputs = {id(t) for t in graph.outputs}
     for node in graph.nodes:
         if node.op in ELIDE_OPS and node.domain in DEFAULT_DOMAINS and node.outputs and node.inputs:
-            _elide(node, outputs)
+            readers = node.outputs[0].outputs
+            if len(readers) == 1 and readers[0].op == "Cast":  # the cheap test first: most nodes fail it
+                _elide(node, outputs)
 
 
 def _elide(node: gs.Node, graph_outputs: set[int]) -> None:

@@ -127,3 +127,14 @@ def test_deep_nesting_and_long_chains_need_no_recursion():
     for _ in range(depth):
         g = g.nodes[0].attrs["body"]
     assert [n.op for n in g.nodes] == ["Abs"] and [n.op for n in x.outputs] == ["Abs"]
+
+
+def test_unsorted_graph_keeps_every_live_node():
+    """The backward sweep assumes producers come first; an unsorted graph falls back to a search."""
+    model = make_model([node("Relu", ["x"], ["a"]), node("Neg", ["a"], ["b"]), node("Abs", ["b"], ["y"]),
+                        node("Sigmoid", ["x"], ["dead"])],
+                       [value("x", [2])], [value("y", [2])])
+    graph = gs.import_onnx(model)
+    graph.nodes.reverse()  # Sigmoid, Abs, Neg, Relu
+    graph, result, _ = apply(Cleanup(), graph)
+    assert sorted(op_types(graph)) == ["Abs", "Neg", "Relu"] and result.counts["nodes_removed"] == 1
