@@ -44,6 +44,7 @@ class _Builder:
     initializers: list
     counter: int = 0
     torchscript: bool = False  # reshape targets with the head count and size as separate Constants
+    opset: int = 17  # from 18 on, ReduceMean takes its axes as an input
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -77,16 +78,22 @@ class _Builder:
         return self.op("Add", [self.op("MatMul", [x, w], f"{prefix}/MatMul"), b], f"{prefix}/Add")
 
     def layer_norm(self, x: str, prefix: str) -> str:
-        mean = self.op("ReduceMean", [x], f"{prefix}/ReduceMean", axes=[-1], keepdims=1)
+        mean = self.reduce_mean(x, f"{prefix}/ReduceMean")
         centered = self.op("Sub", [x, mean], f"{prefix}/Sub")
-        var = self.op("ReduceMean", [self.op("Pow", [centered, self.constant(2.0)], f"{prefix}/Pow")],
-                      f"{prefix}/ReduceMean_1", axes=[-1], keepdims=1)
+        var = self.reduce_mean(self.op("Pow", [centered, self.constant(2.0)], f"{prefix}/Pow"),
+                               f"{prefix}/ReduceMean_1")
         var_eps = self.op("Add", [var, self.constant(1e-12)], f"{prefix}/Add")
         std = self.op("Sqrt", [var_eps], f"{prefix}/Sqrt")
         normed = self.op("Div", [centered, std], f"{prefix}/Div")
         gamma = self.weight(f"{prefix}.weight", (self.hidden,))
         beta = self.weight(f"{prefix}.bias", (self.hidden,))
         return self.op("Add", [self.op("Mul", [normed, gamma], f"{prefix}/Mul"), beta], f"{prefix}/Add_1")
+
+    def reduce_mean(self, x: str, prefix: str) -> str:
+        """Mean over the last axis, keeping it: `axes` an attribute before opset 18, a Constant input after."""
+        if self.opset >= 18:
+            return self.op("ReduceMean", [x, self.constant([-1], np.int64)], prefix, keepdims=1)
+        return self.op("ReduceMean", [x], prefix, axes=[-1], keepdims=1)
 
     def gelu(self, x: str, prefix: str) -> str:
         scaled = self.op("Div", [x, self.constant(1.4142135)], f"{prefix}/Div")
@@ -159,7 +166,7 @@ def make_bert_like(num_layers: int, hidden: int, *, heads: int | None = None, in
         max_positions: Rows of the position embedding.
         batch: Batch dimension of the inputs: an int for a static shape, a string for a symbolic one.
         seq: Sequence dimension, likewise. Static shapes make the Shape chains constant-foldable.
-        opset: ONNX opset of the model.
+        opset: ONNX opset of the model (from 18 on, ReduceMean's axes are a Constant input).
         seed: Seed of the weight generator, so the same arguments give the same bytes.
         torchscript: Embeddings (with token types, a third input `token_type_ids`) and the attention mask as
             TorchScript exports Hugging Face's BertModel; see the module's docstring.
@@ -169,7 +176,7 @@ def make_bert_like(num_layers: int, hidden: int, *, heads: int | None = None, in
     """
     heads = heads or max(1, hidden // 64)
     b = _Builder(hidden, heads, intermediate or 4 * hidden, np.random.default_rng(seed), [], [],
-                 torchscript=torchscript)
+                 torchscript=torchscript, opset=opset)
     x, mask = (_torchscript_embeddings if torchscript else _embeddings)(b, vocab, max_positions)
     for index in range(num_layers):
         x = b.layer(x, mask, index)
@@ -232,9 +239,9 @@ def make_bert_like_nodes(num_nodes: int, hidden: int = 32, **kwargs) -> onnx.Mod
         The model.
     """
     kwargs.setdefault("vocab", 1000)
-    torchscript = kwargs.get("torchscript", False)
-    fixed = _FIXED_NODES_TORCHSCRIPT if torchscript else _FIXED_NODES
-    per_layer = NODES_PER_LAYER_TORCHSCRIPT if torchscript else NODES_PER_LAYER
+    torchscript, axes_inputs = kwargs.get("torchscript", False), kwargs.get("opset", 17) >= 18
+    fixed = (_FIXED_NODES_TORCHSCRIPT if torchscript else _FIXED_NODES) + 2 * axes_inputs  # one LayerNorm
+    per_layer = (NODES_PER_LAYER_TORCHSCRIPT if torchscript else NODES_PER_LAYER) + 4 * axes_inputs  # two
     layers = max(1, round((num_nodes - fixed) / per_layer))
     return make_bert_like(layers, hidden, **kwargs)
 
