@@ -213,11 +213,13 @@ def report(rows: list[Row], baseline: int) -> str:
     by = {(r.model.label, r.variant): r for r in rows}
     for m in timed:
         for slow, fast in (IO_PAIR, FOLD_PAIR):
+            if (m.label, slow) not in by or (m.label, fast) not in by:  # a --variants subset
+                continue
             lines.append(f"{m.label}: {fast} is {by[m.label, slow].seconds / by[m.label, fast].seconds:.2f}x "
                          f"faster than {slow}")
     if len(timed) >= 2:
         small, big = timed[0], timed[-1]
-        for variant in VARIANTS:
+        for variant in (v for v in VARIANTS if (big.label, v) in by and (small.label, v) in by):
             k = math.log(by[big.label, variant].seconds / by[small.label, variant].seconds) / math.log(
                 big.nodes / small.nodes)
             lines.append(f"growth {small.nodes} -> {big.nodes} nodes, {variant}: t ~ N^{k:.2f}")
