@@ -226,7 +226,7 @@ def _export(graph, meta, ir_version) -> onnx.ModelProto:
 def _verify(candidate: onnx.ModelProto, reference, pipeline, opts: RunOptions, ctx: PassContext):
     from graphdsl.verify import VerifySettings, check_model, verify
 
-    checker = _new_problems(check_model(candidate), reference, ctx)
+    checker = _new_problems(check_model(candidate), candidate, reference, ctx)
     if opts.no_verify or not pipeline.compare or checker:
         return checker, None
     settings = dict(pipeline.verify)
@@ -237,22 +237,32 @@ def _verify(candidate: onnx.ModelProto, reference, pipeline, opts: RunOptions, c
     return checker, verify(reference, candidate, verify_settings, renames=ctx.renames, progress=ctx.progress)
 
 
-def _new_problems(found: list[Diagnostic], reference, ctx: PassContext) -> list[Diagnostic]:
+def _new_problems(found: list[Diagnostic], candidate, reference, ctx: PassContext) -> list[Diagnostic]:
     """Checker errors the script caused. One the input model has too (an output declared without a shape
-    fails strict inference in both) is a warning about the input, not a failure of the script."""
+    fails strict inference in both; a file nested deeper than protobuf parses) is a warning about the
+    input, not a failure of the script."""
     from graphdsl.verify import check_model
 
-    def problem(d: Diagnostic) -> str:  # the checker's own words, without our "the result ..." prefix
+    files = [str(m) for m in (candidate, reference) if isinstance(m, (str, Path))]
+
+    def words(d: Diagnostic) -> str:  # the checker's own words, without our "the result ..." prefix
         return d.message.split(": ", 1)[-1]
+
+    def problem(d: Diagnostic) -> str:  # ... and without the path of the file it checked
+        found = words(d)
+        for name in files:
+            found = found.replace(name, "<model>")
+        return found
 
     errors = [d for d in found if d.severity == Severity.ERROR]
     if not errors:
         return []
-    inherited = {problem(d) for d in check_model(reference)}
+    inherited = {problem(d): words(d) for d in check_model(reference)}
     for d in errors:
         if problem(d) in inherited:
-            ctx.diagnostics.append(Diagnostic(d.code, f"the input model already fails this check: {problem(d)}",
-                                              severity=Severity.WARNING, location="input model"))
+            ctx.diagnostics.append(Diagnostic(d.code, "the input model already fails this check: "
+                                              f"{inherited[problem(d)]}", severity=Severity.WARNING,
+                                              location="input model"))
     return [d for d in errors if problem(d) not in inherited]
 
 

@@ -18,6 +18,7 @@ folder with external data, which ONNX Runtime is told about with a session confi
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import tempfile
 import time
@@ -27,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError
 
 from graphdsl.diagnostics import Diagnostic, ModelError, did_you_mean, model_error
 
@@ -258,7 +260,14 @@ def _open(model: onnx.ModelProto | Path, label: str, stack: contextlib.ExitStack
             raise model_error(ORT_FAILED, f"cannot read the {label} `{path}`: {e.strerror}",
                               location=str(path)) from None
         # external weights are not loaded: only the graph's names are needed here
-        return _described(onnx.load_from_string(data), data, path.parent, label)
+        try:
+            proto = onnx.load_from_string(data)
+        except DecodeError as e:  # protobuf's nesting limit (about 33 If levels), or a corrupt file
+            raise model_error(ORT_FAILED, f"the {label} cannot be parsed by protobuf, so neither onnx nor "
+                              f"ONNX Runtime can load it: {str(e).splitlines()[0]}", location=str(path),
+                              hint="a model nested deeper than protobuf parses (about 33 levels of If "
+                                   "bodies) runs nowhere; skip the comparison with --no-verify") from None
+        return _described(proto, data, path.parent, label)
     if model.ByteSize() <= PROTO_LIMIT:
         return _described(model, model.SerializeToString(), None, label)
     path = _externalized(model, stack)
@@ -483,8 +492,17 @@ def _common_shape(ref: _Port, cand: _Port | None, dims: dict[str, int],
     return out
 
 
-def _random(rng: np.random.Generator, dtype: np.dtype, shape: list[int]) -> np.ndarray:
+RANDOM_LIMIT = 1 << 31  # bytes of random data for one input: more is a declared shape, not a test input
+
+
+def _random(rng: np.random.Generator, dtype: np.dtype, shape: list[int], name: str = "") -> np.ndarray:
     """Floats standard normal; ints in [0, INT_HIGH); bools fair coin flips; strings digits."""
+    size = math.prod(shape) * dtype.itemsize
+    if size > RANDOM_LIMIT:
+        raise model_error(BAD_DATA, f"random verification data for input `{name}` of shape {shape} would "
+                          f"take {size:.3g} bytes", location=name,
+                          hint="give the input's sizes with `verify shape`, real data with `verify data`, or "
+                               "skip the comparison with --no-verify")
     if dtype.kind == "f":
         return rng.standard_normal(shape).astype(dtype)
     if dtype.kind in "iu":
@@ -551,7 +569,7 @@ def _feeds(plan: _Plan, settings: VerifySettings, sample: dict[str, np.ndarray],
         value = sample.get(port.name)
         if value is None:
             shape = _common_shape(port, cand, settings.dims, settings.shapes.get(port.name))
-            value = _random(rng, port.dtype, shape)
+            value = _random(rng, port.dtype, shape, port.name)
         value = np.asarray(value).astype(port.dtype, copy=False)
         if cand is not None and cand.dtype is not None and cand.dtype != port.dtype:
             # round through the candidate's type, so both models see exactly the same numbers
@@ -562,7 +580,8 @@ def _feeds(plan: _Plan, settings: VerifySettings, sample: dict[str, np.ndarray],
         ref_feeds[port.name] = value
     for port in plan.new_inputs:
         sizes = settings.shapes.get(port.name)
-        cand_feeds[port.name] = _random(rng, port.dtype, _common_shape(port, None, settings.dims, sizes))
+        shape = _common_shape(port, None, settings.dims, sizes)
+        cand_feeds[port.name] = _random(rng, port.dtype, shape, port.name)
     return ref_feeds, cand_feeds
 
 

@@ -1,15 +1,22 @@
-"""Verification data for inputs whose dims the model leaves open without naming them (`-1`, missing).
+"""Verification of models that are odd at their edges: inputs whose dims are open without a name (`-1`,
+missing), inputs declared too large for random data, and models nested deeper than protobuf parses.
 
-Exporters write such dims as `dim_value: -1` (Paddle2ONNX) or leave them empty; random data of shape -1
-crashed numpy (an internal error), and `verify shape` could only size named dims.
+Exporters write open dims as `dim_value: -1` (Paddle2ONNX) or leave them empty; random data of shape -1
+crashed numpy (an internal error), and `verify shape` could only size named dims. An input of [2^62, 16]
+crashed numpy too; a model of 50 nested If bodies failed the checker "newly" (the message named the
+staged file, not the input) and crashed the comparison with protobuf's DecodeError.
 """
 
 from __future__ import annotations
 
+import hostile_models as hm
+import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import graphdsl
+from graphdsl.diagnostics import GraphdslError
 
 
 def conv_model(dims) -> onnx.ModelProto:
@@ -22,7 +29,7 @@ def conv_model(dims) -> onnx.ModelProto:
             dim.dim_value = d
         elif isinstance(d, str):
             dim.dim_param = d
-    w = numpy_helper.from_array(__import__("numpy").ones((2, 3, 3, 3), "float32"), "w")
+    w = numpy_helper.from_array(np.ones((2, 3, 3, 3), np.float32), "w")
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], "g", [x], [y], [w])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
@@ -58,3 +65,21 @@ def test_negative_dim_without_verify_shape_is_not_a_crash(tmp_path):
         graphdsl.compile("cleanup\n").run(path, quiet=True)
     except graphdsl.GraphdslError as e:
         assert e.diagnostics[0].code == "GDS402"
+
+
+def test_input_too_large_for_random_data_is_gds403(tmp_path):
+    with pytest.raises(GraphdslError) as e:
+        graphdsl.compile("cleanup\n").run(hm.huge_dims(tmp_path), quiet=True)
+    assert e.value.diagnostics[0].code == "GDS403" and "verify shape" in e.value.diagnostics[0].hints[0]
+
+
+def test_model_protobuf_cannot_parse(tmp_path):
+    model = hm.nested_ifs(tmp_path, 50)
+    with pytest.raises(GraphdslError) as e:
+        graphdsl.compile("cleanup\n").run(model, output=tmp_path / "out.onnx", quiet=True)
+    assert e.value.diagnostics[0].code == "GDS402" and "--no-verify" in e.value.diagnostics[0].hints[0]
+    result = graphdsl.compile("cleanup\n").run(model, output=tmp_path / "out.onnx", no_verify=True,
+                                                quiet=True)
+    assert result.passed and result.written == [tmp_path / "out.onnx"]
+    warning = next(d for d in result.report.diagnostics if d.code == "GDS306")
+    assert warning.severity == "warning" and "input model already fails" in warning.message

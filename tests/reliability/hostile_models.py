@@ -1,0 +1,204 @@
+"""Malformed, hostile and extreme ONNX models, written to a folder, for the CLI tests.
+
+Each builder writes what it makes into `folder` and returns the model's path. The models are small unless
+size is the point (a 200,000-node chain, 50 nested If bodies).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+from onnx import TensorProto, helper, numpy_helper
+from reliability_helpers import small_model
+
+F = TensorProto.FLOAT
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset: int = 17, ir: int = 8) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir,
+                             producer_name="reliability-tests")
+
+
+def _io(name: str, shape, dtype=F):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def save(model: onnx.ModelProto, folder: Path, name: str) -> Path:
+    path = folder / name
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def valid(folder: Path) -> Path:
+    return save(small_model(), folder, "valid.onnx")
+
+
+def truncated(folder: Path, keep: float) -> Path:
+    data = small_model().SerializeToString()
+    path = folder / f"truncated_{keep}.onnx"
+    path.write_bytes(data[:max(1, int(len(data) * keep))])
+    return path
+
+
+def bit_flipped(folder: Path, seed: int, flips: int = 3) -> Path:
+    """`flips` random bits flipped outside the weights (inside them they are just other weights)."""
+    model = small_model()
+    data = bytearray(model.SerializeToString())
+    weights = [bytes(t.raw_data) for t in model.graph.initializer if len(t.raw_data) > 16]
+    skip = set()
+    for w in weights:
+        start = data.find(w)
+        skip.update(range(start, start + len(w)))
+    positions = [p for p in range(len(data)) if p not in skip]
+    rng = np.random.default_rng(seed)
+    for pos in rng.choice(positions, size=flips, replace=False):
+        data[pos] ^= 1 << int(rng.integers(8))
+    path = folder / f"flipped_{seed}.onnx"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def with_versions(folder: Path, ir: int, opset: int) -> Path:
+    model = small_model()
+    model.ir_version = ir
+    model.opset_import[0].version = opset
+    return save(model, folder, f"ir{ir}_opset{opset}.onnx")
+
+
+def cycle(folder: Path) -> Path:
+    """a = Relu(b), b = Neg(a): each node reads the other's output."""
+    nodes = [helper.make_node("Relu", ["x_plus_b"], ["a"], name="relu"),
+             helper.make_node("Neg", ["a"], ["b"], name="neg"),
+             helper.make_node("Add", ["x", "b"], ["x_plus_b"], name="add")]
+    return save(_model(nodes, [_io("x", [2])], [_io("a", [2])]), folder, "cycle.onnx")
+
+
+def duplicate_names(folder: Path) -> Path:
+    """Two nodes write the same tensor name."""
+    nodes = [helper.make_node("Relu", ["x"], ["t"], name="relu"),
+             helper.make_node("Neg", ["x"], ["t"], name="neg"),
+             helper.make_node("Identity", ["t"], ["y"], name="id")]
+    return save(_model(nodes, [_io("x", [2])], [_io("y", [2])]), folder, "duplicate.onnx")
+
+
+def duplicate_node_names(folder: Path) -> Path:
+    nodes = [helper.make_node("Relu", ["x"], ["t"], name="same"),
+             helper.make_node("Neg", ["t"], ["y"], name="same")]
+    return save(_model(nodes, [_io("x", [2])], [_io("y", [2])]), folder, "duplicate_nodes.onnx")
+
+
+def dangling_input(folder: Path) -> Path:
+    """A node reads `ghost`, which no node, input or initializer provides."""
+    nodes = [helper.make_node("Add", ["x", "ghost"], ["y"], name="add")]
+    return save(_model(nodes, [_io("x", [2])], [_io("y", [2])]), folder, "dangling.onnx")
+
+
+def dangling_output(folder: Path) -> Path:
+    """The graph output `y` is produced by nothing."""
+    nodes = [helper.make_node("Relu", ["x"], ["t"], name="relu")]
+    return save(_model(nodes, [_io("x", [2])], [_io("y", [2])]), folder, "dangling_output.onnx")
+
+
+def huge_dims(folder: Path) -> Path:
+    """An input declared [2^62, 16]: random verification data of that size cannot exist."""
+    model = small_model()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2**62
+    return save(model, folder, "huge_dims.onnx")
+
+
+def huge_weight_dims(folder: Path) -> Path:
+    """An initializer that declares dims [2^62, 2^62] and holds 4 bytes."""
+    w = TensorProto(name="w", data_type=F, dims=[2**62, 2**62], raw_data=b"\0\0\0\0")
+    nodes = [helper.make_node("Add", ["x", "w"], ["y"], name="add")]
+    return save(_model(nodes, [_io("x", [2])], [_io("y", [2])], [w]), folder, "huge_weight.onnx")
+
+
+def external(folder: Path, location: str, name: str, length: int | None = None) -> Path:
+    """The small model with w1 stored externally at `location` (offset 0, `length` bytes declared)."""
+    model = small_model()
+    w1 = next(t for t in model.graph.initializer if t.name == "w1")
+    declared = length if length is not None else len(w1.raw_data)
+    w1.ClearField("raw_data")
+    w1.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(declared))):
+        entry = w1.external_data.add()
+        entry.key, entry.value = key, value
+    return save(model, folder, name)
+
+
+def external_data_file(folder: Path, name: str, size: int) -> Path:
+    path = folder / name
+    path.write_bytes(np.ones(size // 4, np.float32).tobytes())
+    return path
+
+
+def fifo(path: Path) -> Path:
+    """A named pipe: opening it for reading blocks until a writer comes, so a test that reads it hangs."""
+    os.mkfifo(path)
+    return path
+
+
+def chain(folder: Path, length: int) -> Path:
+    """x -> Relu -> Neg -> Relu -> ... : `length` nodes in a line."""
+    nodes, prev = [], "x"
+    for i in range(length):
+        out = "y" if i == length - 1 else f"t{i}"
+        nodes.append(helper.make_node("Relu" if i % 2 else "Neg", [prev], [out], name=f"n{i}"))
+        prev = out
+    return save(_model(nodes, [_io("x", [4])], [_io("y", [4])]), folder, f"chain_{length}.onnx")
+
+
+def nested_ifs(folder: Path, depth: int) -> Path:
+    """`depth` If nodes, each in the then-branch of the one before, every body reading the outer `x`.
+
+    Built as gs objects and written by graphdsl's streaming writer: protobuf's own serializer and parser
+    stop at about 33 levels (a message nesting limit of 100).
+    """
+    from graphdsl.onnxio import write_model
+
+    x, cond = gs.Variable("x", np.float32, [1]), gs.Variable("cond", np.bool_, [])
+    out = gs.Variable(f"out{depth}", np.float32, [1])
+    one = gs.Constant("one", np.ones(1, np.float32))
+    inner = gs.Graph(nodes=[gs.Node("Add", inputs=[x, one], outputs=[out])], outputs=[out], name=f"g{depth}")
+    for level in range(depth - 1, -1, -1):
+        other_out = gs.Variable(f"else{level}", np.float32, [1])
+        other = gs.Graph(nodes=[gs.Node("Identity", inputs=[x], outputs=[other_out])], outputs=[other_out],
+                         name=f"e{level}")
+        out = gs.Variable(f"out{level}", np.float32, [1])
+        inner = gs.Graph(nodes=[gs.Node("If", inputs=[cond], outputs=[out], name=f"if{level}",
+                                        attrs={"then_branch": inner, "else_branch": other})],
+                         outputs=[out], name=f"g{level}")
+    graph = gs.Graph(nodes=inner.nodes, inputs=[x, cond], outputs=inner.outputs, opset=17)
+    graph.ir_version = 8
+    path = folder / f"nested_if_{depth}.onnx"
+    write_model(graph, path)
+    return path
+
+
+def if_outer_scope(folder: Path) -> Path:
+    """An If whose branches read tensors of the enclosing graph by name (w, xs), one branch nested, and a
+    constant-foldable subexpression inside a branch."""
+    rng = np.random.default_rng(2)
+    w = numpy_helper.from_array(rng.standard_normal((4, 4)).astype(np.float32), "w")
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    then_inner = helper.make_graph([helper.make_node("Neg", ["xs"], ["inner_out"])], "then_inner", [],
+                                   [_io("inner_out", [2, 4])])
+    then_branch = helper.make_graph(
+        [helper.make_node("Mul", ["two", "two"], ["four"]),
+         helper.make_node("MatMul", ["xs", "w"], ["t0"]),
+         helper.make_node("Mul", ["t0", "four"], ["t0s"]),
+         helper.make_node("If", ["cond"], ["t1"], then_branch=then_inner, else_branch=then_inner),
+         helper.make_node("Add", ["t0s", "t1"], ["then_out"])],
+        "then", [], [_io("then_out", [2, 4])])
+    else_branch = helper.make_graph([helper.make_node("Sub", ["xs", "two"], ["else_out"])], "else", [],
+                                    [_io("else_out", [2, 4])])
+    nodes = [helper.make_node("Relu", ["x"], ["xs"], name="relu"),
+             helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then_branch,
+                              else_branch=else_branch)]
+    model = _model(nodes, [_io("x", [2, 4]), _io("cond", [], TensorProto.BOOL)], [_io("y", [2, 4])], [w, two])
+    return save(model, folder, "if_outer_scope.onnx")
