@@ -60,6 +60,8 @@ def stage(graph: "gs.Graph", loaded: "LoadedModel", wanted: list[SaveRequest], i
     except BaseException:
         discard(staged)
         raise
+    if loaded.source is not None:  # writing touched every weight: let those pages go before verifying
+        loaded.source.release_pages()
     return staged
 
 

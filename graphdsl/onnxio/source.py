@@ -32,6 +32,9 @@ def source_by_id(source_id: int) -> ModelSource | None:
     return source if source is not None and not source.closed else None
 
 
+_MADV_PAGEOUT = getattr(mmap, "MADV_PAGEOUT", 21)
+
+
 class ModelSource:
     """The bytes of one serialized ModelProto, and the external data files it names.
 
@@ -104,6 +107,21 @@ class ModelSource:
     def external_files(self) -> list[ExternalFile]:
         """Every external data file this model's tensors use."""
         return list(self._externals.values())
+
+    def release_pages(self) -> None:
+        """Let the kernel reclaim the mapped pages read so far (they are read again if needed).
+
+        Writing an output touches every weight once; without this, those pages stay resident and count
+        as the process's memory while the checker and ONNX Runtime load the output too. MADV_PAGEOUT
+        (Linux 5.4+, not yet named by Python's mmap module) is non-destructive, unlike MADV_DONTNEED,
+        which would drop weights a pass modified in place. Elsewhere it is a no-op.
+        """
+        if self._map is None or self.closed:
+            return
+        try:
+            self._map.madvise(_MADV_PAGEOUT)
+        except (OSError, ValueError):
+            pass
 
     def close(self) -> None:
         """Release the mappings and descriptors now; ones that numpy arrays still view stay open.
