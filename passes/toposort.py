@@ -12,7 +12,8 @@ the inputs) of the depth-first post-order, and that is what `gs_order` gives, so
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Hashable, Sequence, TypeVar
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import onnx_graphsurgeon as gs
 
@@ -198,5 +199,5 @@ def node_label(node: gs.Node) -> str:
     return node.name or f"<unnamed {node.op}>"
 
 
-__all__ = ["Toposort", "sort_graph", "sort_nodes", "sort_functions", "gs_order", "is_sorted", "find_cycle",
-           "node_label"]
+__all__ = ["Toposort", "find_cycle", "gs_order", "is_sorted", "node_label", "sort_functions", "sort_graph",
+           "sort_nodes"]

@@ -32,7 +32,7 @@ def test_folds_constants_and_static_shapes():
 
 
 def test_fold_shapes_off_keeps_shape_computation():
-    graph, result, _ = apply(FoldConstants(fold_shapes=False), shape_model())
+    graph, _, _ = apply(FoldConstants(fold_shapes=False), shape_model())
     assert "Shape" in op_types(graph) and "Sqrt" not in op_types(graph)
 
 
@@ -139,7 +139,7 @@ def test_partitioning_names_the_skipped_node_and_folds_everything_else():
                                 node("Add", ["x", "bad2"], ["t"]), node("Mul", ["t", "v40"], ["y"])],
                        [value("x", [1])], [value("y", [1])], {"four": np.array([4], np.float32)},
                        extra_opsets=[helper.make_opsetid("custom", 1)])
-    graph, result, ctx = apply(FoldConstants(partitioning=True), model)
+    graph, _, ctx = apply(FoldConstants(partitioning=True), model)
     assert op_types(graph) == ["Foo", "Neg", "Add", "Mul"]
     assert graph.nodes[0].inputs[0].values.tolist() == [82.0]  # Foo reads a constant now
     assert graph.nodes[-1].inputs[1].values.tolist() == [162.0]
@@ -165,7 +165,7 @@ def test_a_node_folded_in_part_keeps_its_other_outputs_in_place():
                        [value("x", [300]), value("i", [300], TensorProto.INT64)],
                        [value("y", [300]), value("j", [300], TensorProto.INT64)],
                        {"c": np.arange(300, dtype=np.float32), "k": np.array([300])})
-    graph, result, _ = apply(FoldConstants(size_threshold=2000), model)
+    graph, _, _ = apply(FoldConstants(size_threshold=2000), model)
     topk = graph.nodes[0]
     assert topk.op == "TopK" and [t.name for t in topk.outputs] == ["vals__unused", "idx"]
     assert isinstance(graph.nodes[1].inputs[1], gs.Constant)
@@ -226,7 +226,7 @@ def nested_ifs(depth: int) -> gs.Graph:
 def test_deeply_nested_subgraphs_fold_without_recursion():
     depth = 1500  # beyond Python's recursion limit
     graph = nested_ifs(depth)
-    _, result, ctx = apply(FoldConstants(), graph)
+    _, _, ctx = apply(FoldConstants(), graph)
     g = graph
     for _ in range(depth):
         g = g.nodes[0].attrs["then_branch"]
@@ -256,7 +256,7 @@ def test_failure_inside_a_subgraph_names_the_graph():
     model = make_model([helper.make_node("If", ["cond"], ["y"], then_branch=branch, else_branch=other)],
                        [value("x", [2]), value("cond", [], TensorProto.BOOL)], [value("y", [2])],
                        {"a": np.ones(2, np.float32)}, extra_opsets=[helper.make_opsetid("custom", 1)])
-    _, result, ctx = apply(FoldConstants(), model)
+    _, _, ctx = apply(FoldConstants(), model)
     assert [d.code for d in ctx.diagnostics] == ["GDS326"]
     assert "in graph 'then'" in ctx.diagnostics[0].message and "custom:Foo" in ctx.diagnostics[0].message
 
