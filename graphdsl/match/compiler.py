@@ -19,9 +19,26 @@ from graphdsl.check import ModelScope, attribute_list, type_name, value_fits
 from graphdsl.diagnostics import Diagnostic, ScriptError, suggestion_label
 from graphdsl.match import typecheck as tc
 from graphdsl.match.expr import is_dtype_name
-from graphdsl.match.ir import (ATTR, COMMUTATIVE, REST, VALUE, Alt, AttrTest, Branch, Pattern, PNode, Pred,
-                               RCall,
-                               RConst, RExpr, RRest, RStep, Rule, RVar, Slot)
+from graphdsl.match.ir import (
+    ATTR,
+    COMMUTATIVE,
+    REST,
+    VALUE,
+    Alt,
+    AttrTest,
+    Branch,
+    Pattern,
+    PNode,
+    Pred,
+    RCall,
+    RConst,
+    RExpr,
+    RRest,
+    RStep,
+    Rule,
+    RVar,
+    Slot,
+)
 from graphdsl.match.plan import build_programs, root_alternative
 from graphdsl.match.view import norm_domain
 from graphdsl.syntax import ast

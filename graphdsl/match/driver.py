@@ -257,9 +257,9 @@ def _explain_program(rule: Rule, program: Program, view: GraphView, result: Expl
     if key not in counted:  # two pattern nodes of one op share their candidates
         counted.add(key)
         result.candidates[key] = result.candidates.get(key, 0) + len(candidates)
+    matcher = Matcher(rule.pattern, view, set())
     for node in candidates:
-        tracer = Tracer()
-        matcher = Matcher(rule.pattern, view, set(), tracer)
+        tracer = matcher.tracer = Tracer()
         if matcher.run(program, node):
             continue
         best = tracer.best

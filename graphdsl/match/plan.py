@@ -11,8 +11,18 @@ so a failing constant check prunes before the rest of the pattern is visited.
 from __future__ import annotations
 
 from graphdsl.match.ir import Alt, Pattern, PNode, Pred, Program
-from graphdsl.match.steps import (AnchorAlt, Alternatives, Check, Commute, Consume, ConsumeAlt, Jump, Produce,
-                                  TakeAnchor, Unify)
+from graphdsl.match.steps import (
+    Alternatives,
+    AnchorAlt,
+    Check,
+    Commute,
+    Consume,
+    ConsumeAlt,
+    Jump,
+    Produce,
+    TakeAnchor,
+    Unify,
+)
 
 
 def build_programs(pattern: Pattern) -> tuple[Program, ...]:
@@ -34,8 +44,8 @@ def root_alternative(pattern: Pattern) -> Alt | None:
     root of a pattern like `y = A(x) | B(x)`."""
     read = {slot for node in pattern.nodes for slot in node.inputs}
     for alt in pattern.alts:
-        if alt.within is None and alt.slot not in read and all(branch_root(pattern, b.var) is not None
-                                                                for b in alt.branches):
+        nodes_only = all(branch_root(pattern, b.var) is not None for b in alt.branches)
+        if alt.within is None and alt.slot not in read and nodes_only:
             return alt
     return None
 

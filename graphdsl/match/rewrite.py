@@ -23,8 +23,8 @@ import onnx_graphsurgeon as gs
 
 from graphdsl import dtypes
 from graphdsl.match import edit
-from graphdsl.match.consts import FOLDABLE
 from graphdsl.match import expr as ex
+from graphdsl.match.consts import FOLDABLE
 from graphdsl.match.ir import RCall, RConst, RExpr, RRest, Rule, RVar
 from graphdsl.match.steps import Matcher
 from graphdsl.match.view import ATTRIBUTE_INPUTS, GraphView, ModelState
@@ -47,8 +47,7 @@ class Prepared:
     nodes: list  # the matched graph nodes
     tensors: dict[str, object]  # names the rewrite's op calls refer to -> tensors
     replaced: dict[str, object]  # replaced matched values by name -> their tensors
-    steps: list[tuple[tuple[str, ...],
-                      object]] = field(default_factory=list)  # targets, OpCall | tensor | array
+    steps: list = field(default_factory=list)  # (targets, OpCall | tensor | array) per rewrite line
 
 
 def missing_ops(rule: Rule, view: GraphView) -> str | None:
@@ -112,7 +111,9 @@ class _Context:
         if isinstance(value, RVar):
             if value.name in self.m.env.slots:
                 return self.tensor(value.name)
-            raise Refused(f"`{targets[0]} = {value.name}`: a new value cannot be renamed")
+            if value.name in self.env.locals:
+                return self.env.locals[value.name]
+            raise Refused(f"`{targets[0]} = {value.name}`: a new node's value cannot be renamed")
         array = self.array(value, None)
         if targets[0] not in self.m.env.slots:
             self.env.locals[targets[0]] = array  # an intermediate constant later lines compute with
@@ -303,7 +304,7 @@ class Applier:
         for targets, value in prepared.steps:
             new_nodes.extend(self._step(targets, value, replaced, view))
         _remove_dead(prepared.nodes, view)
-        self._place(new_nodes, at, base, view)
+        self._place(new_nodes, at, base, view, prepared.rule.name)
         return new_nodes
 
     def _release(self, tensor) -> None:
@@ -338,7 +339,7 @@ class Applier:
         self.builder.tensors[f"%{name}"] = tensor
         return tensor
 
-    def _place(self, nodes: list, at, base: tuple, view: GraphView) -> None:
+    def _place(self, nodes: list, at, base: tuple, view: GraphView, rule: str) -> None:
         """Put new nodes just before node `at` (the first replaced value's producer, whose key was
         `base`); flag the view when one of their inputs is computed later (it then sorts the graph)."""
         for node in nodes:
@@ -347,7 +348,7 @@ class Applier:
             for tensor in node.inputs:
                 producer = tensor.inputs[0] if tensor.inputs else None
                 if producer is not None and view.order.get(id(producer), ()) >= key:
-                    view.unsorted = True
+                    view.unsorted = view.unsorted or rule
 
 
 def _renames_output(old, value, view: GraphView) -> bool:

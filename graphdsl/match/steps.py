@@ -342,8 +342,9 @@ class MatchEnv:
         slot = self.slots[name]  # KeyError: not a variable
         value = self.m.vals[slot]
         kind = self.m.pattern.slots[slot].kind
-        if kind == ATTR:
-            return value
+        if kind == ATTR:  # a tensor attribute (ConstantOfShape's `value`) reads as its array
+            values = getattr(value, "values", None)
+            return np.asarray(values) if isinstance(values, np.ndarray) else value
         if isinstance(value, tuple):
             return [ex.Ref(f"{name}[{i}]", t) for i, t in enumerate(value)]
         return ex.Ref(name, value)

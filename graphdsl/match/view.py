@@ -13,9 +13,11 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from graphdsl import dtypes
+from graphdsl.diagnostics import model_error
 from graphdsl.match.consts import Constants
 
 MISSING = object()
+REWRITE_CYCLE = "GDS509"
 
 # Attributes that later opsets turned into inputs: (op, attribute) -> input index. A pattern's
 # `axes=[-1]` matches either spelling, and a rewrite writes whichever the model's opset wants.
@@ -119,10 +121,28 @@ def _recorded(tensor) -> tuple:
 
 
 def _infer(root: gs.Graph) -> dict:
-    from graphdsl.passes.extract import inferred_types
+    """name -> (dtype name, shape) for every typed value ONNX shape inference finds, subgraphs included;
+    {} when inference fails (conditions on types then fail with "unknown")."""
+    try:
+        model = onnx.shape_inference.infer_shapes(gs.export_onnx(root, do_type_check=False))
+    except Exception:  # noqa: BLE001 - inference is best effort; a missing type is reported where asked
+        return {}
+    found, graphs = {}, [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        for info in list(graph.value_info) + list(graph.output) + list(graph.input):
+            if info.type.HasField("tensor_type"):
+                found[info.name] = _value_type(info.type.tensor_type)
+        graphs.extend(a.g for n in graph.node for a in n.attribute if a.type == onnx.AttributeProto.GRAPH)
+    return found
 
-    return {name: (dtypes.dtype_name(dtype) if dtype is not None else None, shape)
-            for name, (dtype, shape) in inferred_types(root).items()}
+
+def _value_type(tensor_type) -> tuple:
+    dtype = dtypes.dtype_name(tensor_type.elem_type) if tensor_type.elem_type else None
+    if not tensor_type.HasField("shape"):
+        return dtype, None
+    dims = tensor_type.shape.dim
+    return dtype, [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
 
 
 def index_key(domain: str | None, op: str) -> object:
@@ -145,7 +165,7 @@ class GraphView:
         self.removed: set[int] = set()  # ids of nodes rewrites removed this round
         self.dirty: set = set()  # index keys whose lists changed this round
         self.placed: dict[int, object] = {}  # new node id -> the existing node it goes before
-        self.unsorted = False  # a new node could not be placed before its readers: sort at commit
+        self.unsorted = ""  # the rule whose new node could not be placed before its readers: sort at commit
         nodes = graph.nodes
         self.order: dict[int, tuple] = {id(n): (i,) for i, n in enumerate(nodes)}
         self.index: dict[object, list] = {}
@@ -191,15 +211,25 @@ class GraphView:
         merged.extend(before.get(id(None), ()))
         self.graph.nodes = merged
         if self.unsorted:
-            from graphdsl.passes.toposort import sort_graph
-
-            sort_graph(self.graph)
-            self.order = {id(n): (i,) for i, n in enumerate(self.graph.nodes)}
+            self._sort()
         order = self.order
         for key in self.dirty | grown:
             kept = [n for n in self.index[key] if id(n) in order]
             self.index[key] = sorted(kept, key=lambda n: order[id(n)]) if key in grown else kept
-        self.added, self.removed, self.dirty, self.placed, self.unsorted = [], set(), set(), {}, False
+        self.added, self.removed, self.dirty, self.placed, self.unsorted = [], set(), set(), {}, ""
+
+    def _sort(self) -> None:
+        """A new node reads a value computed after the place it took: sort the graph (rare: multi-output
+        rewrites). A rewrite that made a cycle (it reads what it replaces) is the rule's error."""
+        try:
+            with gs.logger.G_LOGGER.suppress(gs.logger.G_LOGGER.CRITICAL + 1):  # the error says it all
+                self.graph.toposort(recurse_subgraphs=False, recurse_functions=False)
+        except Exception:  # noqa: BLE001 - graphsurgeon raises its own exception type for cycles
+            raise model_error(REWRITE_CYCLE, f"rule `{self.unsorted}` made the graph cyclic: its rewrite "
+                              "reads a value computed from one it replaces", location=self.label,
+                              hint="a rewrite may read the pattern's inputs and the values it matched, not "
+                                   "values computed downstream of what it replaces") from None
+        self.order = {id(n): (i,) for i, n in enumerate(self.graph.nodes)}
 
     def candidates(self, domain: str, op: str) -> list:
         return self.index.get(index_key(domain, op), [])

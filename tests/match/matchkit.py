@@ -36,8 +36,8 @@ def const(name: str, value, dtype=np.float32) -> onnx.NodeProto:
 
 def model(nodes: Sequence[onnx.NodeProto], inputs: dict[str, Sequence], outputs: dict[str, Sequence | None],
           initializers: dict[str, np.ndarray] | None = None, opset: int = 17, dtype: int = F,
-          functions: Sequence[onnx.FunctionProto] = (), domains: dict[str,
-                                                                      int] | None = None) -> onnx.ModelProto:
+          functions: Sequence[onnx.FunctionProto] = (),
+          domains: dict[str, int] | None = None) -> onnx.ModelProto:
     """A checked model; `inputs`/`outputs` map names to shapes, or to (shape, element type)."""
     def info(name, spec):
         shape, elem = spec if isinstance(spec, tuple) else (spec, dtype)
@@ -47,8 +47,8 @@ def model(nodes: Sequence[onnx.NodeProto], inputs: dict[str, Sequence], outputs:
         list(nodes), "test", [info(k, v) for k, v in inputs.items()],
         [helper.make_tensor_value_info(k, dtype, v) for k, v in outputs.items()],
         initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
-    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d,
-                                                 v in (domains or {}).items()]
+    opsets = [helper.make_opsetid("", opset)]
+    opsets += [helper.make_opsetid(d, v) for d, v in (domains or {}).items()]
     result = helper.make_model(graph, opset_imports=opsets, functions=list(functions))
     result.ir_version = 10
     onnx.checker.check_model(result, full_check=True)

@@ -9,12 +9,14 @@ import time
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+import pytest
+from graphdsl.passes.apply_rules import ApplyRules
 from matchkit import check, model, node, ops, rewrite
 from onnx import helper
 
+from graphdsl.diagnostics import GraphdslError
 from graphdsl.match import apply_rules, compile_rules, find_instances
 from graphdsl.onnxio import import_model
-from graphdsl.passes.apply_rules import ApplyRules
 from graphdsl.pipeline import PassContext
 
 
@@ -59,19 +61,21 @@ def test_fixpoint_bound_is_a_warning_naming_the_rule():
     graph, ctx = gs.import_onnx(m), PassContext()
     result = ApplyRules(rules, max_rounds=3).apply(graph, ctx)
     (warning,) = ctx.diagnostics
-    assert warning.code == "GDS507" and "<script>:1" in warning.message and warning.severity.value == "warning"
+    assert warning.code == "GDS507" and "<script>:1" in warning.message
+    assert warning.severity.value == "warning"
     assert result.counts == {"<script>:1": 3}
     check(m, gs.export_onnx(graph))
 
 
 def test_rules_apply_inside_if_bodies_with_outer_scope_values():
-    then_graph = helper.make_graph([node("Identity", ["x"], "t"), node("Relu", ["t"], "then_out")], "then",
-                                   [],
-                                   [helper.make_tensor_value_info("then_out", 1, [3])])
-    else_graph = helper.make_graph([node("Relu", ["n"], "else_out")], "else", [],
-                                   [helper.make_tensor_value_info("else_out", 1, [3])])
-    nodes = [node("Neg", ["x"], "n"), node("If", ["cond"], "y", then_branch=then_graph,
-                                           else_branch=else_graph)]
+    then_nodes = [node("Identity", ["x"], "t"), node("Relu", ["t"], "then_out")]
+    then_out = [helper.make_tensor_value_info("then_out", 1, [3])]
+    then_graph = helper.make_graph(then_nodes, "then", [], then_out)
+    else_nodes = [node("Relu", ["n"], "else_out")]
+    else_out = [helper.make_tensor_value_info("else_out", 1, [3])]
+    else_graph = helper.make_graph(else_nodes, "else", [], else_out)
+    branches = {"then_branch": then_graph, "else_branch": else_graph}
+    nodes = [node("Neg", ["x"], "n"), node("If", ["cond"], "y", **branches)]
     m = model(nodes, {"x": [3], "cond": ([], onnx.TensorProto.BOOL)}, {"y": [3]})
     script = """
     replace Identity(x) with x
@@ -83,8 +87,7 @@ def test_rules_apply_inside_if_bodies_with_outer_scope_values():
     outcome = apply_rules(graph, compile_rules(script))
     after = gs.export_onnx(graph)
     onnx.checker.check_model(after, full_check=True)
-    then_after = after.graph.node[1].attribute[0].g if after.graph.node[1].attribute[0].name == "then_branch" \
-        else after.graph.node[1].attribute[1].g
+    (then_after,) = [a.g for a in after.graph.node[1].attribute if a.name == "then_branch"]
     assert [n.op_type for n in then_after.node] == ["Relu"] and then_after.node[0].input == ["x"]
     assert outcome.counts == {"<script>:2": 1} or outcome.counts.get("<script>:2") is None
     for flag in (True, False):
@@ -100,7 +103,8 @@ def test_rules_apply_inside_local_functions():
               domains={"local": 1})
     script = "domain \"local\" 1\nreplace Identity(x) with x"
     after, outcome, _ = rewrite(script, m)
-    assert [n.op_type for n in after.functions[0].node] == ["Relu"] and after.functions[0].node[0].input == ["a"]
+    (body,) = after.functions
+    assert [n.op_type for n in body.node] == ["Relu"] and body.node[0].input == ["a"]
 
 
 def test_new_names_are_unique_in_the_model():
@@ -108,7 +112,8 @@ def test_new_names_are_unique_in_the_model():
     nodes = [node("Neg", ["x"], "r/Neg_out_0", name="r/Neg_1"), node("Relu", ["r/Neg_out_0"], "y")]
     after, _, _ = rewrite(script, model(nodes, {"x": [3]}, {"y": [3]}), max_rounds=1)
     tensors = [o for n in after.graph.node for o in n.output]
-    assert len(tensors) == len(set(tensors)) and len({n.name for n in after.graph.node}) == len(after.graph.node)
+    assert len(tensors) == len(set(tensors))
+    assert len({n.name for n in after.graph.node}) == len(after.graph.node)
 
 
 def test_results_do_not_depend_on_hash_seeds():
@@ -153,3 +158,19 @@ def test_a_graph_output_is_never_renamed():
     graph = gs.import_onnx(m)
     outcome = apply_rules(graph, rules)
     assert outcome.refused == {"<script>:1": 1} and ops(graph) == ["Neg", "Neg"]
+
+
+def test_multi_output_rewrites_are_sorted_when_their_inputs_come_later():
+    script = "rule two { match { a = Neg(x); b = Sub(x, w) } rewrite { a = Neg(x); b = Neg(Sub(w, x)) } }"
+    nodes = [node("Neg", ["x"], "a"), node("Relu", ["x2"], "w"), node("Sub", ["x", "w"], "b")]
+    after, _, _ = rewrite(script, model(nodes, {"x": [3], "x2": [3]}, {"a": [3], "b": [3]}), max_rounds=1)
+    assert ops(after) == ["Relu", "Neg", "Sub", "Neg"] or sorted(ops(after)) == ["Neg", "Neg", "Relu", "Sub"]
+
+
+def test_a_rewrite_that_makes_a_cycle_is_an_error_naming_the_rule():
+    script = "rule loop { match { a = Relu(x); b = Neg(a) } rewrite { a = Abs(b) } }"
+    m = model([node("Relu", ["x"], "a"), node("Neg", ["a"], "b"), node("Add", ["a", "b"], "y")], {"x": [3]},
+              {"y": [3]})
+    with pytest.raises(GraphdslError) as e:
+        apply_rules(gs.import_onnx(m), compile_rules(script))
+    assert e.value.diagnostics[0].code == "GDS509" and "`loop`" in e.value.diagnostics[0].message

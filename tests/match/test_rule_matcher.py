@@ -31,22 +31,22 @@ def test_fan_out_diamond_is_one_value():
     good = [node("Sub", ["x", "m"], "d"), node("Mul", ["d", "d"], "q"), node("Sqrt", ["q"], "s"),
             node("Div", ["d", "s"], "y")]
     assert len(instances(script, model(good, {"x": [4], "m": [4]}, {"y": [4]}))) == 1
-    other = good[:1] + [node("Sub", ["x", "m"], "d2"), node("Mul", ["d2", "d2"], "q"), node("Sqrt", ["q"],
-                                                                                            "s"),
+    other = good[:1] + [node("Sub", ["x", "m"], "d2"), node("Mul", ["d2", "d2"], "q"),
+                        node("Sqrt", ["q"], "s"),
                         node("Div", ["d", "s"], "y")]
     assert instances(script, model(other, {"x": [4], "m": [4]}, {"y": [4]})) == []
 
 
 def test_commutative_nodes_cost_choices_not_clones():
     # 2^10 operand orders in a chain of Adds: one program per anchor, and matching stays fast
-    script = "rule chain { match { " + "; ".join(
-        [f"a{i} = Add(c{i}, a{i - 1})" if i else "a0 = Add(c0, x)" for i in range(10)]) + " } rewrite { a9 = Sum(" + \
-        ", ".join(["x"] + [f"c{i}" for i in range(10)]) + ") } }"
+    chain = "; ".join(f"a{i} = Add(c{i}, {f'a{i - 1}' if i else 'x'})" for i in range(10))
+    terms = ", ".join(["x"] + [f"c{i}" for i in range(10)])
+    script = f"rule chain {{ match {{ {chain} }} rewrite {{ a9 = Sum({terms}) }} }}"
     (rule,) = compile_rules(script)
     assert len(rule.programs) == len(rule.pattern.mandatory()) == 10
-    nodes = [node("Add", [f"a{i - 1}" if i else "x", f"c{i}"] if i % 2 else [f"c{i}",
-                                                                             f"a{i - 1}" if i else "x"],
-                  f"a{i}") for i in range(10)]
+    previous = ["x"] + [f"a{i}" for i in range(9)]
+    orders = [[previous[i], f"c{i}"] if i % 2 else [f"c{i}", previous[i]] for i in range(10)]
+    nodes = [node("Add", inputs, f"a{i}") for i, inputs in enumerate(orders)]
     m = model(nodes, {"x": [2], **{f"c{i}": [2] for i in range(10)}}, {"a9": [2]})
     start = time.perf_counter()
     after, _, _ = rewrite(script, m)
@@ -87,8 +87,8 @@ def test_optional_node_present_or_absent():
 def test_variadic_inputs_and_outputs():
     script = """
     rule concat_split {
-      match { Split(x, axis=0) -> (a, b, rest...); y = Concat(a, b, xs...,
-                                                              axis=0) where len(xs) == len(rest) }
+      match { Split(x, axis=0) -> (a, b, rest...); y = Concat(a, b, xs..., axis=0) }
+      where len(xs) == len(rest)
       rewrite { y = Identity(x) }
     }"""
     split = node("Split", ["x"], ["s0", "s1", "s2"], axis=0, num_outputs=3)
@@ -109,13 +109,15 @@ def test_named_outputs_without_rest_need_exactly_that_many():
 
 def test_attribute_capture_must_agree():
     script = """
-    rule same_perm { match { t = Transpose(x, perm=p); y = Transpose(t,
-                                                                     perm=p) } rewrite { y = Identity(x) } }
+    rule same_perm {
+      match { t = Transpose(x, perm=p); y = Transpose(t, perm=p) }
+      rewrite { y = Identity(x) }
+    }
     """
     agree = model([node("Transpose", ["x"], "t", perm=[1, 0]), node("Transpose", ["t"], "y", perm=[1, 0])],
                   {"x": [2, 3]}, {"y": [2, 3]})
-    differ = model([node("Transpose", ["x"], "t", perm=[0, 2, 1]), node("Transpose", ["t"], "y", perm=[1, 0,
-                                                                                                       2])],
+    differ = model([node("Transpose", ["x"], "t", perm=[0, 2, 1]),
+                    node("Transpose", ["t"], "y", perm=[1, 0, 2])],
                    {"x": [2, 3, 4]}, {"y": [4, 2, 3]})
     assert len(instances(script, agree)) == 1 and instances(script, differ) == []
 
@@ -127,8 +129,8 @@ def test_attribute_defaults_and_float_attributes():
     """
     m = model([node("LeakyRelu", ["x"], "a"), node("Softmax", ["a"], "y")], {"x": [2, 3]}, {"y": [2, 3]})
     found = instances(script, m)
-    assert [f.nodes[0][0] for f in found] == ["LeakyRelu",
-                                              "Softmax"]  # alpha 0.01 as float32; axis defaults -1
+    # alpha 0.01 compares as float32; Softmax's axis is the default -1
+    assert [f.nodes[0][0] for f in found] == ["LeakyRelu", "Softmax"]
 
 
 def test_literals_compare_in_the_constants_type_and_need_one_element():
@@ -145,8 +147,8 @@ def test_literals_compare_in_the_constants_type_and_need_one_element():
 
 def test_constants_through_constant_nodes_and_foldable_chains():
     script = "replace Div(x, c) where c ~= 1.41421356 tol 1e-6 with Mul(x, 0.70710678)"
-    chain = [const("two", 2.0), node("Sqrt", ["two"], "s"), node("Cast", ["s"], "c", to=1), node("Div", ["x",
-                                                                                                         "c"], "y")]
+    chain = [const("two", 2.0), node("Sqrt", ["two"], "s"), node("Cast", ["s"], "c", to=1),
+             node("Div", ["x", "c"], "y")]
     after, _, _ = rewrite(script, model(chain, {"x": [3]}, {"y": [3]}))
     assert ops(after) == ["Mul"]
 
@@ -201,8 +203,10 @@ def test_any_operand_order_matches(seed):
     nodes = [node("Div", ["x", "c"], "d"), node("Erf", ["d"], "e"), node("Add", pair("e", "one"), "a"),
              node("Mul", pair("x", "a"), "m"), node("Mul", pair("m", "half"), "y")]
     inits = {"c": np.float32(1.4142135), "one": np.float32(1), "half": np.float32(0.5)}
-    script = """rule g { match { d = Div(x, c) where c ~= 1.41421356 tol 1e-6
-                                 y = Mul(Mul(x, Add(Erf(d), 1.0)), 0.5) } rewrite { y = Gelu(x) } }"""
+    script = """rule g {
+      match { d = Div(x, c) where c ~= 1.41421356 tol 1e-6; y = Mul(Mul(x, Add(Erf(d), 1.0)), 0.5) }
+      rewrite { y = Gelu(x) }
+    }"""
     after, _, _ = rewrite(script, model(nodes, {"x": [4]}, {"y": [4]}, inits, opset=20))
     assert ops(after) == ["Gelu"]
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import onnx
-from matchkit import MS, model, node
+from graphdsl.passes.apply_rules import ApplyRules
+from matchkit import MS, model, node, rewrite
 from onnx import helper
 
 import graphdsl
-from graphdsl.passes.apply_rules import ApplyRules
 
 
 def gelu_file(tmp_path, opset=20):
@@ -68,8 +68,8 @@ def test_new_nodes_inside_a_function_import_their_domain():
     function = helper.make_function("local", "f", ["a"], ["b"], body, [helper.make_opsetid("", 17)])
     m = model([node("f", ["x"], "y", domain="local")], {"x": [3]}, {"y": [3]}, functions=[function],
               domains={"local": 1})
-    from matchkit import rewrite
-    after, _, _ = rewrite('domain "local" 1\nreplace Mul(x, Sigmoid(x)) with com.microsoft::QuickGelu(x, alpha=1.0)', m)
+    script = 'domain "local" 1\nreplace Mul(x, Sigmoid(x)) with com.microsoft::QuickGelu(x, alpha=1.0)'
+    after, _, _ = rewrite(script, m)
     (fn,) = after.functions
     assert [(n.domain, n.op_type) for n in fn.node] == [(MS, "QuickGelu")]
     assert MS in {o.domain for o in fn.opset_import} and MS in {o.domain for o in after.opset_import}
