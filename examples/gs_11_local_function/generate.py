@@ -29,13 +29,15 @@ def _node(op: str, inputs: list[str], output: str, *attributes: AttributeProto) 
 
 
 def self_attention() -> onnx.FunctionProto:
-    nodes = [_node("Constant", [], f"{w}_value", _ref("value", w, AttributeProto.TENSOR)) for w in ("Wq", "Wk", "Wv")]
+    nodes = [_node("Constant", [], f"{w}_value", _ref("value", w, AttributeProto.TENSOR))
+             for w in ("Wq", "Wk", "Wv")]
     nodes += [_node("MatMul", ["input", f"W{p}_value"], p.upper()) for p in "qkv"]
     nodes += [_node("Transpose", ["K"], "K_t", _ref("perm", "transpose_perm", AttributeProto.INTS)),
               _node("Constant", [], "scale", _ref("value_float", "sqrt_emb_dim", AttributeProto.FLOAT)),
               _node("MatMul", ["Q", "K_t"], "scores"), _node("Div", ["scores", "scale"], "scaled"),
               _node("Softmax", ["scaled"], "weights"), _node("MatMul", ["weights", "V"], "output")]
-    defaults = [helper.make_attribute("transpose_perm", [0, 2, 1]), helper.make_attribute("sqrt_emb_dim", 1.0)]
+    defaults = [helper.make_attribute("transpose_perm", [0, 2, 1]),
+                helper.make_attribute("sqrt_emb_dim", 1.0)]
     return helper.make_function(DOMAIN, "SelfAttention", ["input"], ["output"], nodes,
                                 [helper.make_opsetid("", OPSET)], attributes=["Wq", "Wk", "Wv"],
                                 attribute_protos=defaults)

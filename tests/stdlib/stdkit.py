@@ -34,7 +34,8 @@ def std_rules(name: str) -> tuple:
 def node(op: str, inputs: Sequence[str], outputs: str | Sequence[str], name: str | None = None,
          domain: str = "", **attrs) -> onnx.NodeProto:
     outputs = [outputs] if isinstance(outputs, str) else list(outputs)
-    return helper.make_node(op, list(inputs), outputs, name=name or outputs[0], domain=domain or None, **attrs)
+    return helper.make_node(op, list(inputs), outputs, name=name or outputs[0], domain=domain or None,
+                            **attrs)
 
 
 def const(name: str, value, dtype=np.float32) -> onnx.NodeProto:
@@ -52,9 +53,11 @@ def model(nodes: Sequence[onnx.NodeProto], inputs: dict[str, Sequence], outputs:
         return helper.make_tensor_value_info(name, elem, shape)
 
     graph = helper.make_graph(
-        list(nodes), "test", [info(k, v) for k, v in inputs.items()], [info(k, v) for k, v in outputs.items()],
+        list(nodes), "test", [info(k, v) for k, v in inputs.items()],
+        [info(k, v) for k, v in outputs.items()],
         initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
-    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in (domains or {}).items()]
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d,
+                                                 v in (domains or {}).items()]
     result = helper.make_model(graph, opset_imports=opsets)
     result.ir_version = 10
     onnx.checker.check_model(result, full_check=True)

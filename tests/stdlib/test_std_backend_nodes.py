@@ -142,10 +142,12 @@ def test_std_rules_keep_backend_node_tests(name, std_figures):
                 failures.append(f"{case.name} ({', '.join(counts)}): ORT cannot run the result, and onnx's "
                                 "reference evaluator does not give the expected outputs")
             by_reference += 1
-        elif not _expected_ok(got, case) or not all(_close(a, b, case.rtol, case.atol) for a, b in zip(got, before)):
+        elif not _expected_ok(got, case) or not all(_close(a, b, case.rtol, case.atol)
+                                                    for a, b in zip(got, before)):
             failures.append(f"{case.name} ({', '.join(counts)}): other outputs")
-    std_figures(f"std/{name}.gds on the backend node tests: {cases_touched} cases rewritten, outputs as expected "
-                f"and as before ({by_reference} of them judged by onnx's reference evaluator: ORT has no kernel "
-                f"for the result); {not_applicable} rewritten but not runnable in ORT as they are; rules: "
-                + (", ".join(f"{rule} {n}" for rule, n in sorted(touched.items())) or "none"))
+    rules_touched = ", ".join(f"{rule} {n}" for rule, n in sorted(touched.items())) or "none"
+    std_figures(f"std/{name}.gds on the backend node tests: {cases_touched} cases rewritten, outputs as "
+                f"expected and as before ({by_reference} of them judged by onnx's reference evaluator: ORT "
+                f"has no kernel for the result); {not_applicable} rewritten but not runnable in ORT as they "
+                f"are; rules: {rules_touched}")
     assert not failures, "\n".join(failures)

@@ -29,13 +29,14 @@ def test_arithmetic_identities(op, constant, rule, spelling):
 
 def test_zero_first_is_matched_too():
     nodes = [node("Add", ["zero", "x"], "a"), node("Relu", ["a"], "y")]
-    after, _outcome = apply_std("cleanup", model(nodes, {"x": [2, 3]}, {"y": [2, 3]}, {"zero": np.float32(0)}))
+    after, _ = apply_std("cleanup", model(nodes, {"x": [2, 3]}, {"y": [2, 3]}, {"zero": np.float32(0)}))
     assert ops(after) == ["Relu"]
 
 
 def test_berts_epsilon_is_not_zero():
     nodes = [node("Add", ["x", "eps"], "a"), node("Relu", ["a"], "y")]
-    after, outcome = apply_std("cleanup", model(nodes, {"x": [2, 3]}, {"y": [2, 3]}, {"eps": np.float32(1e-12)}))
+    after, outcome = apply_std("cleanup",
+                               model(nodes, {"x": [2, 3]}, {"y": [2, 3]}, {"eps": np.float32(1e-12)}))
     assert ops(after) == ["Add", "Relu"] and not outcome.counts
 
 
@@ -45,7 +46,8 @@ def test_berts_epsilon_is_not_zero():
     (np.zeros([3], np.float32), [1], [3]),  # broadcasts x
 ])
 def test_zero_that_changes_the_shape_or_is_not_scalar_stays(k, x_shape, y_shape):
-    after, outcome = apply_std("cleanup", model([node("Add", ["x", "k"], "y")], {"x": x_shape}, {"y": y_shape},
+    after, outcome = apply_std("cleanup",
+                               model([node("Add", ["x", "k"], "y")], {"x": x_shape}, {"y": y_shape},
                                                 {"k": k}))
     assert ops(after) == ["Add"] and not outcome.counts
 
@@ -89,7 +91,7 @@ def test_dropout_in_training_mode_stays():
 def test_dropout_whose_mask_is_read_keeps_the_mask():
     nodes = [node("Dropout", ["x"], ["d", "mask"]), node("Relu", ["d"], "y"), node("Not", ["mask"], "z")]
     m = model(nodes, {"x": [2, 3]}, {"y": [2, 3], "z": ([2, 3], TensorProto.BOOL)})
-    after, _outcome = apply_std("cleanup", m)
+    after, _ = apply_std("cleanup", m)
     assert ops(after) == ["Dropout", "Relu", "Not"] and after.graph.node[1].input == ["x"]
 
 
@@ -100,7 +102,7 @@ def test_cast_to_the_same_type():
     assert ops(after) == ["Relu"] and outcome.counts == {"cast_same": 1, "castlike_same": 1}
 
 
-# --- Cast chains ---------------------------------------------------------------------------------------------
+# --- Cast chains --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("x_type, middle, out_type, left", [
@@ -123,11 +125,12 @@ def test_cast_chains_through_an_exact_type(x_type, middle, out_type, left):
 def test_cast_chain_from_bool():
     nodes = [node("Cast", ["x"], "c1", to=TensorProto.FLOAT), node("Cast", ["c1"], "y", to=I32)]
     m = model(nodes, {"x": ([2, 3], TensorProto.BOOL)}, {"y": ([2, 3], I32)})
-    after, _outcome = apply_std("cleanup", m)
+    after, _ = apply_std("cleanup", m)
     assert ops(after) == ["Cast"] and attr(after, "Cast", "to") == I32
 
 
-@pytest.mark.parametrize("x_type, middle", [(TensorProto.FLOAT, H), (TensorProto.FLOAT, I32), (I32, TensorProto.FLOAT),
+@pytest.mark.parametrize("x_type, middle",
+                         [(TensorProto.FLOAT, H), (TensorProto.FLOAT, I32), (I32, TensorProto.FLOAT),
                                             (I64, D), (D, TensorProto.FLOAT)])
 def test_narrowing_cast_chains_stay(x_type, middle):
     nodes = [node("Cast", ["x"], "c1", to=middle), node("Cast", ["c1"], "y", to=x_type)]
@@ -138,15 +141,16 @@ def test_narrowing_cast_chains_stay(x_type, middle):
 def test_cast_chain_to_string_stays():
     nodes = [node("Cast", ["x"], "c1", to=D), node("Cast", ["c1"], "y", to=TensorProto.STRING)]
     m = model(nodes, {"x": [2]}, {"y": ([2], TensorProto.STRING)})
-    after, _outcome = apply_std("cleanup", m)
+    after, _ = apply_std("cleanup", m)
     assert ops(after) == ["Cast", "Cast"]
 
 
-# --- Reshape, Transpose, Squeeze/Unsqueeze ---------------------------------------------------------------------
+# --- Reshape, Transpose, Squeeze/Unsqueeze ------------------------------------------------------------------
 
 
 def test_reshape_chain():
-    nodes = [node("Reshape", ["x", "s1"], "r1"), node("Reshape", ["r1", "s2"], "r2"), node("Relu", ["r2"], "y")]
+    nodes = [node("Reshape", ["x", "s1"], "r1"), node("Reshape", ["r1", "s2"], "r2"),
+             node("Relu", ["r2"], "y")]
     inits = {"s1": np.array([6, -1], np.int64), "s2": np.array([3, -1], np.int64)}
     after, outcome = apply_std("cleanup", model(nodes, {"x": [2, 6]}, {"y": [3, 4]}, inits))
     assert ops(after) == ["Reshape", "Relu"] and outcome.counts == {"reshape_chain": 1}
@@ -154,40 +158,46 @@ def test_reshape_chain():
 
 def test_reshape_chain_copying_a_dimension_stays():
     nodes = [node("Reshape", ["x", "s1"], "r1"), node("Reshape", ["r1", "s2"], "y")]
-    inits = {"s1": np.array([4, 3], np.int64), "s2": np.array([0, 3, 1], np.int64)}  # 0 copies r1's 4, not x's 2
+    inits = {"s1": np.array([4, 3], np.int64),
+             "s2": np.array([0, 3, 1], np.int64)}  # 0 copies r1's 4, not x's 2
     after, outcome = apply_std("cleanup", model(nodes, {"x": [2, 6]}, {"y": [4, 3, 1]}, inits))
     assert ops(after) == ["Reshape", "Reshape"] and not outcome.counts
 
 
 def test_reshape_to_its_own_shape():
     nodes = [node("Reshape", ["x", "s"], "r"), node("Relu", ["r"], "y")]
-    after, outcome = apply_std("cleanup", model(nodes, {"x": [2, 6]}, {"y": [2, 6]}, {"s": np.array([2, -1])}))
+    after, outcome = apply_std("cleanup",
+                               model(nodes, {"x": [2, 6]}, {"y": [2, 6]}, {"s": np.array([2, -1])}))
     assert ops(after) == ["Relu"] and outcome.counts == {"reshape_identity": 1}
 
 
 def test_transposes():
-    nodes = [node("Transpose", ["x"], "t1", perm=[0, 2, 3, 1]), node("Transpose", ["t1"], "t2", perm=[0, 3, 1, 2]),
+    nodes = [node("Transpose", ["x"], "t1", perm=[0, 2, 3, 1]),
+             node("Transpose", ["t1"], "t2", perm=[0, 3, 1, 2]),
              node("Relu", ["t2"], "r"), node("Transpose", ["r"], "t3", perm=[1, 0, 2, 3]),
-             node("Transpose", ["t3"], "t4", perm=[0, 2, 1, 3]), node("Transpose", ["t4"], "y", perm=[0, 1, 2, 3])]
+             node("Transpose", ["t3"], "t4", perm=[0, 2, 1, 3]),
+             node("Transpose", ["t4"], "y", perm=[0, 1, 2, 3])]
     after, outcome = apply_std("cleanup", model(nodes, {"x": [1, 2, 3, 4]}, {"y": [2, 3, 1, 4]}))
     assert ops(after) == ["Relu", "Transpose"] and attr(after, "Transpose", "perm") == [1, 2, 0, 3]
     assert outcome.counts == {"transpose_identity": 1, "transpose_inverse": 1, "transpose_chain": 1}
 
 
 def test_transpose_without_perm_reverses_and_stays():
-    after, _outcome = apply_std("cleanup", model([node("Transpose", ["x"], "y")], {"x": [2, 3]}, {"y": [3, 2]}))
+    after, _ = apply_std("cleanup", model([node("Transpose", ["x"], "y")], {"x": [2, 3]}, {"y": [3, 2]}))
     assert ops(after) == ["Transpose"]
 
 
 @pytest.mark.parametrize("opset", [11, 13])
 def test_squeeze_unsqueeze_pairs(opset):
     if opset >= 13:
-        nodes = [node("Unsqueeze", ["x", "ax"], "u"), node("Squeeze", ["u", "ax"], "s"), node("Relu", ["s"], "r"),
+        nodes = [node("Unsqueeze", ["x", "ax"], "u"), node("Squeeze", ["u", "ax"], "s"),
+                 node("Relu", ["s"], "r"),
                  node("Squeeze", ["r", "ax0"], "q"), node("Unsqueeze", ["q", "ax0"], "y")]
         inits = {"ax": np.array([1, -1], np.int64), "ax0": np.array([0], np.int64)}
     else:
         nodes = [node("Unsqueeze", ["x"], "u", axes=[1, -1]), node("Squeeze", ["u"], "s", axes=[1, -1]),
-                 node("Relu", ["s"], "r"), node("Squeeze", ["r"], "q", axes=[0]), node("Unsqueeze", ["q"], "y", axes=[0])]
+                 node("Relu", ["s"], "r"), node("Squeeze", ["r"], "q", axes=[0]),
+                 node("Unsqueeze", ["q"], "y", axes=[0])]
         inits = {}
     after, outcome = apply_std("cleanup", model(nodes, {"x": [1, 3]}, {"y": [1, 3]}, inits, opset=opset))
     assert ops(after) == ["Relu"] and outcome.counts == {"unsqueeze_squeeze": 1, "squeeze_unsqueeze": 1}
@@ -196,7 +206,7 @@ def test_squeeze_unsqueeze_pairs(opset):
 def test_squeeze_unsqueeze_on_other_axes_stays():
     nodes = [node("Unsqueeze", ["x", "a"], "u"), node("Squeeze", ["u", "b"], "y")]
     inits = {"a": np.array([0], np.int64), "b": np.array([2], np.int64)}
-    after, _outcome = apply_std("cleanup", model(nodes, {"x": [3, 1]}, {"y": [1, 3]}, inits))
+    after, _ = apply_std("cleanup", model(nodes, {"x": [3, 1]}, {"y": [1, 3]}, inits))
     assert ops(after) == ["Unsqueeze", "Squeeze"]
 
 
@@ -224,5 +234,5 @@ def test_max_min_with_crossed_bounds_stays():
 
 def test_min_max_of_a_tensor_bound_stays():
     nodes = [node("Max", ["x", "lo"], "a"), node("Min", ["a", "hi"], "y")]
-    after, _outcome = apply_std("cleanup", model(nodes, {"x": [5], "lo": [5]}, {"y": [5]}, {"hi": np.float32(6)}))
+    after, _ = apply_std("cleanup", model(nodes, {"x": [5], "lo": [5]}, {"y": [5]}, {"hi": np.float32(6)}))
     assert ops(after) == ["Max", "Min"]

@@ -62,7 +62,8 @@ def test_11_local_function_inlined(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result, model, source = run_example("gs_11_local_function", "inline.gds", tmp_path)
     original = onnx.load(source)
-    assert len(original.functions) == 1 and [n.op_type for n in original.graph.node].count("SelfAttention") == 4
+    assert len(original.functions) == 1
+    assert [n.op_type for n in original.graph.node].count("SelfAttention") == 4
     assert not model.functions and "SelfAttention" not in {n.op_type for n in model.graph.node}
     ops = [n.op_type for n in model.graph.node]
     assert ops.count("MatMul") == 20 and ops.count("Softmax") == 4 and ops.count("Transpose") == 4

@@ -17,7 +17,8 @@ from models import make_bert_like  # noqa: E402
 def bert_feeds(m: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
     """Token ids, token types, and a mask of 0s and 1s (as tokenizers write it: Attention assumes so)."""
     rng = np.random.default_rng(seed)
-    feeds = {"input_ids": rng.integers(0, 50, (2, 7)), "attention_mask": (rng.random((2, 7)) > 0.3).astype(np.int64)}
+    feeds = {"input_ids": rng.integers(0, 50, (2, 7)),
+             "attention_mask": (rng.random((2, 7)) > 0.3).astype(np.int64)}
     if any(i.name == "token_type_ids" for i in m.graph.input):
         feeds["token_type_ids"] = rng.integers(0, 2, (2, 7))
     return feeds
@@ -40,9 +41,10 @@ def test_same_ops_and_counts_as_onnxruntimes_optimizer(torchscript, layers, tmp_
     after, outcome = apply_std("ort", m, feeds=bert_feeds(m), atol=1e-5, rtol=1e-4)
     assert ms_ops(after) == expected
     if torchscript:  # the spelling onnxruntime recognises everything in
-        assert expected == {"EmbedLayerNormalization": 1, "Attention": layers, "SkipLayerNormalization": 2 * layers,
+        assert expected == {"EmbedLayerNormalization": 1, "Attention": layers,
+                            "SkipLayerNormalization": 2 * layers,
                             "BiasGelu": layers}
-    else:  # one Unsqueeze for the mask and a Range for the positions: no Attention, no EmbedLayerNormalization
+    else:  # one Unsqueeze for the mask, a Range for the positions: no Attention, no EmbedLayerNormalization
         assert expected == {"SkipLayerNormalization": 2 * layers, "BiasGelu": layers}
         assert outcome.counts["ort_layernorm"] == 1  # the embeddings' LayerNorm, as onnxruntime leaves it
     assert any(o.domain == MS for o in after.opset_import)
@@ -51,9 +53,9 @@ def test_same_ops_and_counts_as_onnxruntimes_optimizer(torchscript, layers, tmp_
 def test_attention_needs_one_round_per_layer_sharing_the_mask():
     """The layers' Attention matches share the mask's nodes, which take part in one match per round."""
     m = make_bert_like(18, 32, heads=2, vocab=50, torchscript=True)
-    after, outcome = apply_std("ort", m, feeds=bert_feeds(m), atol=1e-5, rtol=1e-4)
+    _, outcome = apply_std("ort", m, feeds=bert_feeds(m), atol=1e-5, rtol=1e-4)
     assert outcome.counts["attention"] == 16 and outcome.at_bound == ["attention"]
-    after, outcome = apply_std("ort", m, max_rounds=32, feeds=bert_feeds(m), atol=1e-5, rtol=1e-4)
+    _, outcome = apply_std("ort", m, max_rounds=32, feeds=bert_feeds(m), atol=1e-5, rtol=1e-4)
     assert outcome.counts["attention"] == 18 and not outcome.at_bound
 
 
@@ -63,8 +65,10 @@ LN_INITS = {"g": np.linspace(0.5, 1.5, 8, dtype=np.float32), "beta": np.linspace
 
 
 def spelled_layernorm(x: str, out: str) -> list:
-    return [node("ReduceMean", [x], "mean", axes=[-1]), node("Sub", [x, "mean"], "d"), node("Pow", ["d", "two"], "sq"),
-            node("ReduceMean", ["sq"], "var", axes=[-1]), node("Add", ["var", "eps"], "ve"), node("Sqrt", ["ve"], "std"),
+    return [node("ReduceMean", [x], "mean", axes=[-1]), node("Sub", [x, "mean"], "d"),
+            node("Pow", ["d", "two"], "sq"),
+            node("ReduceMean", ["sq"], "var", axes=[-1]), node("Add", ["var", "eps"], "ve"),
+            node("Sqrt", ["ve"], "std"),
             node("Div", ["d", "std"], "n"), node("Mul", ["n", "g"], "ng"), node("Add", ["ng", "beta"], out)]
 
 
@@ -73,13 +77,15 @@ def test_skip_layernorm_spelled_out(with_bias, rule):
     nodes = [node("MatMul", ["a", "w"], "mm")]
     nodes += [node("Add", ["mm", "bias"], "ab"), node("Add", ["ab", "r"], "s")] if with_bias else \
         [node("Add", ["mm", "r"], "s")]
-    m = model(nodes + spelled_layernorm("s", "y"), {"a": [2, 3, 8], "r": [2, 3, 8]}, {"y": [2, 3, 8]}, LN_INITS)
+    m = model(nodes + spelled_layernorm("s", "y"), {"a": [2, 3, 8], "r": [2, 3, 8]}, {"y": [2, 3, 8]},
+              LN_INITS)
     after, outcome = apply_std("ort", m, atol=1e-5, rtol=1e-4)
     assert ops(after) == ["MatMul", "SkipLayerNormalization"] and outcome.counts == {rule: 1}
     assert len(after.graph.node[1].input) == (5 if with_bias else 4)
 
 
-@pytest.mark.parametrize("with_bias, rule", [(True, "skip_layernorm_fused_bias"), (False, "skip_layernorm_fused")])
+@pytest.mark.parametrize("with_bias, rule",
+                         [(True, "skip_layernorm_fused_bias"), (False, "skip_layernorm_fused")])
 def test_skip_layernorm_from_layernormalization(with_bias, rule):
     nodes = [node("MatMul", ["a", "w"], "mm")]
     nodes += [node("Add", ["mm", "bias"], "ab"), node("Add", ["r", "ab"], "s")] if with_bias else \
@@ -106,14 +112,16 @@ def test_layernorm_without_residual_stays_standard():
 
 def gelu_nodes(x: str, tanh: bool) -> list:
     if tanh:
-        return [node("Pow", [x, "three"], "x3"), node("Mul", ["x3", "k"], "kx3"), node("Add", [x, "kx3"], "i0"),
+        return [node("Pow", [x, "three"], "x3"), node("Mul", ["x3", "k"], "kx3"),
+                node("Add", [x, "kx3"], "i0"),
                 node("Mul", ["i0", "s"], "i1"), node("Tanh", ["i1"], "t"), node("Add", ["t", "one"], "ga"),
                 node("Mul", [x, "half"], "hx"), node("Mul", ["hx", "ga"], "y")]
     return [node("Div", [x, "sqrt2"], "d"), node("Erf", ["d"], "e"), node("Add", ["e", "one"], "ga"),
             node("Mul", [x, "ga"], "xa"), node("Mul", ["xa", "half"], "y")]
 
 
-GELU_INITS = {"sqrt2": np.float32(1.4142135), "one": np.float32(1), "half": np.float32(0.5), "three": np.float32(3),
+GELU_INITS = {"sqrt2": np.float32(1.4142135), "one": np.float32(1), "half": np.float32(0.5),
+              "three": np.float32(3),
               "k": np.float32(0.044715), "s": np.float32(0.7978846), "w": np.eye(8, dtype=np.float32),
               "bias": np.linspace(0, 1, 8, dtype=np.float32)}
 
@@ -128,11 +136,12 @@ def test_gelu_and_its_bias(tanh, fused, expected):
     nodes = [node("MatMul", ["a", "w"], "mm")]
     if fused:
         nodes.append(node("Add", ["mm", "bias"], "h"))
-    m = model(nodes + gelu_nodes("h" if fused else "mm", tanh), {"a": [2, 3, 8]}, {"y": [2, 3, 8]}, GELU_INITS)
+    m = model(nodes + gelu_nodes("h" if fused else "mm", tanh), {"a": [2, 3, 8]}, {"y": [2, 3, 8]},
+              GELU_INITS)
     after, outcome = apply_std("ort", m, atol=1e-4, rtol=1e-3)
     assert ms_ops(after) == expected[0] and outcome.counts == expected[1]
     if fused:
-        assert len([n for n in after.graph.node if n.domain == MS][0].input) == 2
+        assert len(next(n for n in after.graph.node if n.domain == MS).input) == 2
 
 
 @pytest.mark.parametrize("approximate, op", [("none", "Gelu"), ("tanh", "FastGelu")])

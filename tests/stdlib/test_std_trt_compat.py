@@ -7,7 +7,8 @@ from stdkit import apply_std, model, node, ops
 
 
 def test_hardswish_becomes_x_times_hardsigmoid():
-    after, outcome = apply_std("trt_compat", model([node("HardSwish", ["x"], "y")], {"x": [2, 8]}, {"y": [2, 8]},
+    after, outcome = apply_std("trt_compat",
+                               model([node("HardSwish", ["x"], "y")], {"x": [2, 8]}, {"y": [2, 8]},
                                                    opset=14))
     assert ops(after) == ["HardSigmoid", "Mul"] and outcome.counts == {"hardswish": 1}
 
@@ -40,7 +41,8 @@ def test_layernorm_written_out(opset, bias, rule):
 
 def test_layernorm_over_other_axes_or_with_statistics_stays():
     inits = {"g": np.ones((3, 8), np.float32)}
-    m = model([node("LayerNormalization", ["x", "g"], "y", axis=1)], {"x": [2, 3, 8]}, {"y": [2, 3, 8]}, inits)
+    m = model([node("LayerNormalization", ["x", "g"], "y", axis=1)], {"x": [2, 3, 8]}, {"y": [2, 3, 8]},
+              inits)
     after, outcome = apply_std("trt_compat", m)
     assert ops(after) == ["LayerNormalization"] and not outcome.counts
     m = model([node("LayerNormalization", ["x", "g"], ["y", "mean"], axis=-1)], {"x": [2, 3, 8]},
@@ -50,7 +52,8 @@ def test_layernorm_over_other_axes_or_with_statistics_stays():
 
 
 def test_rmsnorm_written_out():
-    m = model([node("RMSNormalization", ["x", "g"], "y", axis=-1, epsilon=1e-6)], {"x": [2, 8]}, {"y": [2, 8]},
+    m = model([node("RMSNormalization", ["x", "g"], "y", axis=-1, epsilon=1e-6)], {"x": [2, 8]},
+              {"y": [2, 8]},
               {"g": np.linspace(0.5, 1.5, 8, dtype=np.float32)}, opset=23)
     after, outcome = apply_std("trt_compat", m, atol=1e-5, rtol=1e-4)
     assert "RMSNormalization" not in ops(after) and outcome.counts == {"rmsnorm": 1}
@@ -66,7 +69,8 @@ def test_swish_written_out(alpha, rule, left):
 
 def test_fusions_then_trt_compat_round_trips():
     """std/fusions.gds fuses what std/trt_compat.gds writes out: GELU there and back computes the same."""
-    m = model([node("Gelu", ["x"], "g"), node("HardSwish", ["g"], "y")], {"x": [2, 8]}, {"y": [2, 8]}, opset=20)
+    m = model([node("Gelu", ["x"], "g"), node("HardSwish", ["g"], "y")], {"x": [2, 8]}, {"y": [2, 8]},
+              opset=20)
     out, _ = apply_std("trt_compat", m, atol=1e-6)
     back, outcome = apply_std("fusions", out, atol=1e-6)
     assert outcome.counts == {"erf_gelu_half_x": 1} and ops(back) == ["Gelu", "HardSigmoid", "Mul"]
