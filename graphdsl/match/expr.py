@@ -218,11 +218,18 @@ def _approx(expr: ast.Approx, env: Env) -> bool:
     a = number(evaluate(expr.left, env), env, f"`{expr.left.span.text}`")
     b = number(evaluate(expr.right, env), env, f"`{expr.right.span.text}`")
     tol = DEFAULT_TOLERANCE if expr.tol is None else number(evaluate(expr.tol, env), env, "the tolerance")
+    if _one(a) and _one(b) and _one(tol):  # scalars (the usual case) without array operations
+        x, y = float(np.asarray(a).flat[0]), float(np.asarray(b).flat[0])
+        return abs(x - y) <= float(np.asarray(tol).flat[0]) * abs(y)
     a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     try:
         return bool(np.all(np.abs(a64 - b64) <= tol * np.abs(b64)))
     except ValueError:  # shapes that do not broadcast
         return False
+
+
+def _one(value) -> bool:
+    return isinstance(value, (int, float)) or getattr(value, "size", 0) == 1
 
 
 def _logical(expr: ast.Logical, env: Env) -> bool:

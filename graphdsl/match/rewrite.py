@@ -29,7 +29,7 @@ from graphdsl.match.ir import RCall, RConst, RExpr, RRest, Rule, RVar
 from graphdsl.match.steps import Matcher
 from graphdsl.match.view import ATTRIBUTE_INPUTS, GraphView, ModelState
 from graphdsl.opcall import Const, NodeBuilder, OpCall
-from graphdsl.opschema import MS_DOMAIN, as_schema_type, schema_at
+from graphdsl.opschema import MS_DOMAIN, as_schema_type
 from graphdsl.syntax.names import Name
 
 _AT = onnx.AttributeProto
@@ -55,7 +55,7 @@ def missing_ops(rule: Rule, view: GraphView) -> str | None:
     for call in _calls(rule):
         if call.domain not in ("", MS_DOMAIN):
             continue  # custom domains (declared with `domain`) have no schema to consult
-        if schema_at(_qualified(call), view.opsets) is None:
+        if view.schema(_qualified(call)) is None:
             have = f"{call.domain or 'ai.onnx'} {view.opsets.get(call.domain, 'none')}"
             return f"`{_qualified(call)}` does not exist at the model's opset ({have})"
     return None
@@ -177,7 +177,7 @@ class _Context:
         return array.astype(dtypes.numpy_dtype(dtype))
 
     def attribute(self, call: RCall, name: str, expr) -> object:
-        info = schema_at(_qualified(call), self.m.view.opsets)
+        info = self.m.view.schema(_qualified(call))
         attr_type = info.attributes.get(name) if info else None
         value = self._evaluate(expr)
         return to_attribute(value, attr_type, self.env)
@@ -234,7 +234,7 @@ def _scalar(value) -> object:
 def _attributes_as_inputs(call: OpCall, view: GraphView) -> OpCall:
     """`ReduceMean(x, axes=[-1])` at opset 18 is `ReduceMean(x, [-1])`: attributes the model's opset
     takes as inputs are passed as constant inputs."""
-    info = schema_at(f"{call.domain}::{call.op}" if call.domain else call.op, view.opsets)
+    info = view.schema(call.qualified)
     moved = {k: v for k, v in call.attrs.items()
              if (call.op, str(k)) in ATTRIBUTE_INPUTS and info is not None and str(k) not in info.attributes}
     if not moved:
@@ -366,19 +366,18 @@ def _take_over(source, output) -> None:
 def _remove_dead(nodes: list, view: GraphView) -> None:
     """Matched nodes nothing reads any more leave the graph, the last first (it may free the others);
     then `Constant` nodes and constant chains that only fed them."""
-    pending = sorted(nodes, key=lambda n: view.order[id(n)], reverse=True)
-    feeders: list = []
-    for node in pending:
-        feeders.extend(t.inputs[0] for t in node.inputs if t.inputs)
-        _remove_if_dead(node, view)
+    order, feeders = view.order, []
+    for node in sorted(nodes, key=lambda n: order[id(n)], reverse=True):
+        if _unused(node, view):
+            feeders.extend(t.inputs[0] for t in node.inputs if t.inputs)
+            _remove(node, view)
     while feeders:
         node = feeders.pop()
-        if id(node) not in view.order or len(node.outputs) != 1 or not _unused(node, view):
-            continue
+        if id(node) not in order or len(node.outputs) != 1 or not _unused(node, view):
+            continue  # removed already (a matched node), or still read
         if node.op == "Constant" or node.op in FOLDABLE and view.const(node.outputs[0]) is not None:
-            inputs = [t.inputs[0] for t in node.inputs if t.inputs]
-            if _remove_if_dead(node, view):
-                feeders.extend(inputs)
+            feeders.extend(t.inputs[0] for t in node.inputs if t.inputs)
+            _remove(node, view)
 
 
 def _unused(node, view: GraphView) -> bool:
@@ -389,12 +388,9 @@ def _unused(node, view: GraphView) -> bool:
     return True
 
 
-def _remove_if_dead(node, view: GraphView) -> bool:
-    if not _unused(node, view) or id(node) not in view.order:
-        return False
+def _remove(node, view: GraphView) -> None:
     edit.detach(node)
     view.remove(node)
-    return True
 
 
 def _import_domains(view: GraphView, nodes: list) -> None:
@@ -409,4 +405,4 @@ def _import_domains(view: GraphView, nodes: list) -> None:
             imports = list(owner.import_domains or [onnx.helper.make_opsetid("", owner.opset)])
             if not any(d.domain == domain for d in imports):
                 owner.import_domains = imports + [onnx.helper.make_opsetid(domain, 1)]
-        view.opsets[domain] = 1
+        view.imported(domain, 1)

@@ -224,9 +224,11 @@ class Matcher:
 
     def inputs_of(self, p: PNode, node) -> list:
         """The node's inputs as the pattern counts them: without trailing absent ones and attribute-inputs."""
-        ins = list(node.inputs)
-        while ins and ins[-1].is_empty():
-            ins.pop()
+        ins = node.inputs
+        if ins and ins[-1].is_empty():
+            ins = list(ins)
+            while ins and ins[-1].is_empty():
+                ins.pop()
         first = _FIRST_ATTRIBUTE_INPUT.get(p.op)
         if first is not None and p.rest is None and len(p.inputs) <= first < len(ins):
             ins = ins[:first]  # `ReduceMean(x, axes=[-1])` also matches ReduceMean-18's (x, axes) inputs
@@ -298,6 +300,8 @@ def attribute_equal(want: object, have: object) -> bool:
 def literal_equal(literal: object, value: np.ndarray) -> bool:
     """A literal of a pattern equals a constant: same shape for lists, one element for numbers, and the
     same value once the literal is stored in the constant's element type."""
+    if isinstance(literal, (int, float)) and value.size == 1 and value.dtype.kind in "fc":
+        return bool(value.dtype.type(literal) == value.flat[0])  # the common case, without array ops
     want = np.asarray(literal)
     if want.ndim == 0 and value.size != 1:
         return False
@@ -556,6 +560,15 @@ class Commute(Choice):
             m.fail("inputs", f"`{p.op}` node has {len(ins)} inputs, the pattern has {len(p.inputs)}", p.id)
             return
         mark = len(m.trail)
+        if len(ins) == 2 and len(p.inputs) == 2:  # Add, Mul, ...: two orders, the second only if different
+            a, b = p.inputs
+            if m.quick(a, ins[0]) and m.quick(b, ins[1]):
+                yield pc + 1
+            m.undo(mark)
+            if ins[0] is not ins[1] and m.quick(a, ins[1]) and m.quick(b, ins[0]):
+                yield pc + 1
+            m.undo(mark)
+            return
         for order in itertools.permutations(range(len(ins)), len(p.inputs)):
             if all(m.quick(slot, ins[i]) for slot, i in zip(p.inputs, order)):
                 if p.rest is not None:

@@ -165,12 +165,14 @@ class GraphView:
         self.removed: set[int] = set()  # ids of nodes rewrites removed this round
         self.dirty: set = set()  # index keys whose lists changed this round
         self.placed: dict[int, object] = {}  # new node id -> the existing node it goes before
+        self._schemas: dict[str, object] = {}
         self.unsorted = ""  # the rule whose new node could not be placed before its readers: sort at commit
         nodes = graph.nodes
         self.order: dict[int, tuple] = {id(n): (i,) for i, n in enumerate(nodes)}
         self.index: dict[object, list] = {}
         for node in nodes:
-            key = index_key(node.domain, node.op)
+            domain = node.domain
+            key = node.op if not domain or domain == "ai.onnx" else (domain, node.op)  # index_key, inlined
             bucket = self.index.get(key)
             if bucket is None:
                 self.index[key] = [node]
@@ -186,7 +188,21 @@ class GraphView:
     def remove(self, node) -> None:
         del self.order[id(node)]
         self.removed.add(id(node))
-        self.dirty.add(index_key(node.domain, node.op))
+        domain = node.domain
+        self.dirty.add(node.op if not domain or domain == "ai.onnx" else (domain, node.op))
+
+    def imported(self, domain: str, version: int) -> None:
+        """The model now imports `domain` (a rewrite added a node of it)."""
+        self.opsets[domain] = version
+        self._schemas.clear()
+
+    def schema(self, qualified: str):
+        """The op's schema at this graph's opsets (None for custom ops), looked up once per op."""
+        if qualified not in self._schemas:
+            from graphdsl.opschema import schema_at
+
+            self._schemas[qualified] = schema_at(qualified, self.opsets)
+        return self._schemas[qualified]
 
     def commit(self) -> None:
         """Put the round's edits into `graph.nodes`: removed nodes out, new ones at their positions.
@@ -244,7 +260,10 @@ class GraphView:
         return self.state.types(tensor)[0]
 
     def uses(self, tensor) -> int:
-        return len(tensor.outputs) + (1 if id(tensor) in self.state.outputs else 0)
+        """Nodes reading the tensor (`Mul(d, d)` counts once), plus one if it is a graph output."""
+        readers = tensor.outputs
+        distinct = len(readers) if len(readers) < 2 else len({id(n) for n in readers})
+        return distinct + (1 if id(tensor) in self.state.outputs else 0)
 
     def attribute(self, node, name: str) -> object:
         """The node's attribute as the pattern sees it: set, given as a constant input, or the default."""

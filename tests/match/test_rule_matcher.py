@@ -171,6 +171,9 @@ def test_one_consumer_rank_shape_and_dtype_conditions():
     twice = model([node("Sigmoid", ["x"], "s"), node("Mul", ["x", "s"], "m"), node("Add", ["m", "s"], "y")],
                   {"x": [3, 4]}, {"y": [3, 4]})
     assert len(instances(script, once)) == 1 and instances(script, twice) == []
+    square = "rule sq { match { s = Sigmoid(x); y = Mul(s, s) where uses(s) == 1 } rewrite { y = Relu(x) } }"
+    squared = model([node("Sigmoid", ["x"], "s"), node("Mul", ["s", "s"], "y")], {"x": [3]}, {"y": [3]})
+    assert len(instances(square, squared)) == 1  # one node reading it twice is one use
 
 
 def test_shapes_come_from_shape_inference_when_the_model_has_none():
