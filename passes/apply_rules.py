@@ -41,9 +41,11 @@ class ApplyRules(Pass):
     span: Span | None = None
 
     def check(self, scope: "ModelScope") -> None:
-        scope.uncertain = True  # which nodes a rule replaces is known only once it has run
+        """Rules name no tensors of the model; what they replace is known only when they run."""
+        scope.uncertain = True
 
     def apply(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        """Apply the rule set; counts per rule, notes for rules that could not apply, fixpoint warnings."""
         outcome = apply_rules(graph, self.rules, self.max_rounds)
         notes = [f"rule {name} not applied: {reason}" for name, reason in outcome.unavailable.items()]
         notes += [f"rule {name}: {count} match(es) left as they were (the rewrite was refused)"
@@ -62,9 +64,11 @@ class ApplyRules(Pass):
                                  "the bound (`ApplyRules(max_rounds=...)` from Python)",))
 
     def params(self) -> dict[str, Any]:
+        """The rules by name, and the bound, for the report."""
         return {"rules": [r.name for r in self.rules], "max_rounds": self.max_rounds}
 
     def describe(self) -> str:
+        """`rules erf_gelu, layernorm`."""
         return f"rules {', '.join(r.name for r in self.rules)}"
 
 

@@ -118,8 +118,7 @@ class _RuleBuilder:
         programs = build_programs(pattern) if not self.errors else ()
         if not self.errors and not programs:
             self._unsearchable(pattern, stmt)
-        return Rule(str(stmt.name), stmt.priority, index, pattern, steps, replaced, programs, stmt.header,
-                    source=stmt.span.text)
+        return Rule(str(stmt.name), stmt.priority, index, pattern, steps, replaced, programs, stmt.header)
 
     def _unsearchable(self, pattern: Pattern, stmt: ast.Rule) -> None:
         if not pattern.mandatory() and root_alternative(pattern) is None:

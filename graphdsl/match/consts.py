@@ -19,6 +19,7 @@ _PENDING = object()
 
 
 def node_attr(node, name: str, default=None):
+    """An attribute of a node, or `default` when it is unset (or set to None)."""
     value = node.attrs.get(name, default)
     return default if value is None else value
 

@@ -37,10 +37,12 @@ class Outcome:
 
     @property
     def changed(self) -> bool:
+        """Whether any rewrite was applied."""
         return any(self.counts.values())
 
 
 def ordered(rules: Sequence[Rule]) -> list[Rule]:
+    """Rules in application order: priority (higher first), then as written."""
     return sorted(rules, key=lambda r: r.order)
 
 
@@ -140,6 +142,7 @@ def choose_anchor(rule: Rule, view: GraphView) -> tuple[Program | None, list]:
 
 
 def anchor_candidates(rule: Rule, program: Program, view: GraphView) -> list:
+    """The graph nodes a program can start from, in graph order."""
     pattern = rule.pattern
     if program.anchor_node is not None:
         node = pattern.nodes[program.anchor_node]

@@ -41,15 +41,27 @@ class Ref:
 class Env(Protocol):
     """What an expression can see of a match and its graph."""
 
-    def lookup(self, name: str) -> object: ...
-    def const(self, tensor) -> np.ndarray | None: ...
-    def shape(self, tensor) -> list | None: ...
-    def dtype(self, tensor) -> str | None: ...
-    def uses(self, tensor) -> int: ...
-    def branch(self, name: str) -> int | None: ...
+    def lookup(self, name: str) -> object:
+        """The value of a rule variable; KeyError when `name` is none."""
+
+    def const(self, tensor) -> np.ndarray | None:
+        """The tensor's constant value, or None."""
+
+    def shape(self, tensor) -> list | None:
+        """The tensor's shape (ints, symbolic names, None for unknown dims), or None."""
+
+    def dtype(self, tensor) -> str | None:
+        """The tensor's element type name (`float32`), or None."""
+
+    def uses(self, tensor) -> int:
+        """How many nodes read the tensor, plus one if it is a graph output."""
+
+    def branch(self, name: str) -> int | None:
+        """Which branch of the named alternative matched, or None."""
 
 
 def is_dtype_name(name: str) -> bool:
+    """Whether a bare word names an element type (`float16`, `fp16`, `int64`, ...)."""
     return name in dtypes.NAMES or name in dtypes.ALIASES
 
 
@@ -62,6 +74,7 @@ def evaluate(expr: ast.Expr, env: Env) -> object:
 
 
 def truth(expr: ast.Expr, env: Env) -> bool:
+    """Evaluate a condition; EvalFail when it is not true/false."""
     value = evaluate(expr, env)
     if isinstance(value, (bool, np.bool_)):
         return bool(value)

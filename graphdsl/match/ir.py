@@ -12,7 +12,7 @@ match by `graphdsl.match.expr`, with names resolved against the match's bindings
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from graphdsl.diagnostics import Span
 from graphdsl.syntax import ast
@@ -87,6 +87,7 @@ class PNode:
 
     @property
     def qualified(self) -> str:
+        """`domain::Op`, or `Op` for the default domain."""
         return f"{self.domain}::{self.op}" if self.domain else self.op
 
 
@@ -143,6 +144,7 @@ class Pattern:
     maybe_bound: tuple[str, ...] = ()
 
     def slot_of(self, name: str) -> int | None:
+        """The slot of a variable name, or None."""
         return next((s for n, s in self.names if n == name), None)
 
     def mandatory(self) -> tuple[PNode, ...]:
@@ -239,8 +241,8 @@ class Rule:
     replaced: tuple[str, ...]
     programs: tuple[Program, ...] = ()
     span: Span | None = None
-    source: str = field(default="", compare=False)  # the rule's text, for the report
 
     @property
     def order(self) -> tuple[int, int]:
+        """Sort key: priority (higher first), then declaration order."""
         return (-self.priority, self.index)

@@ -51,6 +51,7 @@ def root_alternative(pattern: Pattern) -> Alt | None:
 
 
 def branch_root(pattern: Pattern, slot: int) -> PNode | None:
+    """The pattern node computing `slot`, or None when it is a variable or alternative."""
     producer = dict(pattern.producers).get(slot)
     return pattern.nodes[producer[1]] if producer and producer[0] == "node" else None
 

@@ -47,6 +47,7 @@ class MatchReport:
 
     @property
     def count(self) -> int:
+        """Instances over all rule sets."""
         return sum(len(s.instances) for s in self.sets)
 
 

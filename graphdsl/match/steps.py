@@ -47,6 +47,7 @@ class Tracer:
         self.attempts = 0
 
     def record(self, failure: Failure) -> None:
+        """Keep `failure` if it got further than every earlier one."""
         if self.best is None or failure.progress > self.best.progress:
             self.best = failure
 
@@ -72,19 +73,23 @@ class Matcher:
     # --- state ------------------------------------------------------------------------------------------
 
     def bind(self, slot: int, value) -> None:
+        """Bind a slot, remembering it on the trail."""
         self.vals[slot] = value
         self.trail.append(slot << 2)
 
     def set_node(self, pnode: int, node) -> None:
+        """Assign a graph node to a pattern node, claiming it for this match."""
         self.nodes[pnode] = node
         self.used.add(id(node))
         self.trail.append(pnode << 2 | 1)
 
     def set_branch(self, alt: int, index: int) -> None:
+        """Record which branch of an alternative is being tried."""
         self.branches[alt] = index
         self.trail.append(alt << 2 | 2)
 
     def undo(self, mark: int) -> None:
+        """Undo bindings back to trail position `mark`."""
         trail = self.trail
         while len(trail) > mark:
             entry = trail.pop()
@@ -105,6 +110,7 @@ class Matcher:
         self.branches = [None] * len(self.branches)
 
     def fail(self, kind: str, message: str, pnode: int | None = None, node=None, span=None) -> bool:
+        """Record a failure with the tracer (if any); always False, to be returned."""
         if self.tracer is not None:
             matched = tuple((i, n) for i, n in enumerate(self.nodes) if n is not None)
             if pnode is None and span is None and self.at is not None:  # a value check inside a node's match
@@ -168,6 +174,7 @@ class Matcher:
                          node=_producer(tensor))
 
     def literal(self, slot: int, tensor) -> bool:
+        """Check that a tensor is the constant a pattern literal stands for."""
         info = self.pattern.slots[slot]
         value = self.view.const(tensor)
         if value is None:
@@ -343,6 +350,7 @@ class MatchEnv:
         self.alts = {matcher.pattern.slots[a.slot].name: a.id for a in matcher.pattern.alts}
 
     def lookup(self, name: str) -> object:
+        """A value variable as a Ref, `xs...` as a list of Refs, an attribute as its value."""
         slot = self.slots[name]  # KeyError: not a variable
         value = self.m.vals[slot]
         kind = self.m.pattern.slots[slot].kind
@@ -354,18 +362,23 @@ class MatchEnv:
         return ex.Ref(name, value)
 
     def const(self, tensor):
+        """See `graphdsl.match.expr.Env`."""
         return self.m.view.const(tensor)
 
     def shape(self, tensor):
+        """See `graphdsl.match.expr.Env`."""
         return self.m.view.shape(tensor)
 
     def dtype(self, tensor):
+        """See `graphdsl.match.expr.Env`."""
         return self.m.view.dtype(tensor)
 
     def uses(self, tensor) -> int:
+        """See `graphdsl.match.expr.Env`."""
         return self.m.view.uses(tensor)
 
     def branch(self, name: str) -> int | None:
+        """See `graphdsl.match.expr.Env`."""
         alt = self.alts.get(name)
         return None if alt is None else self.m.branches[alt]
 
@@ -375,6 +388,8 @@ class MatchEnv:
 
 @dataclass(frozen=True)
 class Plain(Step):
+    """A step that binds or checks: `run(matcher) -> bool` (False fails the attempt)."""
+
     choice = False
     jump = -1
 
@@ -482,16 +497,22 @@ def _uses(m: Matcher, name: str, tensor) -> str:
 
 @dataclass(frozen=True)
 class Jump(Step):
+    """Continue at step `target` (the end of an alternative's branch)."""
+
     choice = False
     target: int = 0
 
     @property
     def jump(self) -> int:
+        """Where to continue."""
         return self.target
 
 
 @dataclass(frozen=True)
 class Choice(Step):
+    """A step with options: `options(matcher, pc)` yields the step to continue at after binding each
+    option; the machine undoes an option's bindings before it asks for the next."""
+
     choice = True
     jump = -1
 
@@ -537,6 +558,7 @@ class ConsumeAlt(Choice):
 
 
 def consumers(m: Matcher, tensor, op: str, domain: str) -> list:
+    """The tensor's readers of an op in this graph not yet taken, each once, in graph order."""
     order, used = m.view.order, m.used
     found = [n for n in tensor.outputs
              if n.op == op and id(n) in order and id(n) not in used and norm_domain(n.domain) == domain]

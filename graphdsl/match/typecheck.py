@@ -33,6 +33,7 @@ class Names:
     errors: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: str, message: str, span, label: str = "", hint: str = "") -> str:
+        """Report a problem; returns `any` so the bad sub-expression is reported once."""
         self.errors.append(Diagnostic(code, message, span=span, label=label, hints=(hint,) if hint else ()))
         return "any"  # an erroneous sub-expression types as anything, so one mistake is reported once
 

@@ -28,6 +28,7 @@ ATTRIBUTE_INPUTS[("Split", "split")] = 1
 
 
 def norm_domain(domain: str | None) -> str:
+    """The default domain spelled one way: `` for None, ``, `ai.onnx`."""
     return "" if domain in (None, "", "ai.onnx") else domain
 
 
@@ -72,14 +73,17 @@ class ModelState:
 
     @classmethod
     def of(cls, root: gs.Graph) -> "ModelState":
+        """The state of a model whose main graph is `root`."""
         return cls(root)
 
     @property
     def tensor_names(self) -> set[str]:
+        """Every tensor name in use in the model (collected on first use)."""
         return self._collect()[0]
 
     @property
     def node_names(self) -> set[str]:
+        """Every node name in use in the model (collected on first use)."""
         return self._collect()[1]
 
     def _collect(self) -> tuple[set[str], set[str]]:
@@ -186,6 +190,7 @@ class GraphView:
         self.placed[id(node)] = self.placed.get(id(before), before)  # before a new node: where it goes
 
     def remove(self, node) -> None:
+        """A node a rewrite removed (it leaves `graph.nodes` at `commit`)."""
         del self.order[id(node)]
         self.removed.add(id(node))
         domain = node.domain
@@ -248,15 +253,19 @@ class GraphView:
         self.order = {id(n): (i,) for i, n in enumerate(self.graph.nodes)}
 
     def candidates(self, domain: str, op: str) -> list:
+        """Nodes of an op, in graph order (may include nodes removed this round)."""
         return self.index.get(index_key(domain, op), [])
 
     def const(self, tensor):
+        """The tensor's constant value (see `graphdsl.match.consts`), or None."""
         return self.state.consts.value(tensor)
 
     def shape(self, tensor) -> list | None:
+        """The tensor's shape, from the model or shape inference, or None."""
         return self.state.types(tensor)[1]
 
     def dtype(self, tensor) -> str | None:
+        """The tensor's element type name, from the model or shape inference, or None."""
         return self.state.types(tensor)[0]
 
     def uses(self, tensor) -> int:
