@@ -177,8 +177,8 @@ def test_a_rewrite_that_makes_a_cycle_is_an_error_naming_the_rule():
 
 
 def test_rules_apply_inside_loop_bodies():
-    body_nodes = [node("Identity", ["cond_in"], "cond_out"), node("Neg", ["v_in"], "n"), node("Neg", ["n"], "nn"),
-                  node("Add", ["nn", "step"], "v_out")]
+    body_nodes = [node("Identity", ["cond_in"], "cond_out"), node("Neg", ["v_in"], "n"),
+                  node("Neg", ["n"], "nn"), node("Add", ["nn", "step"], "v_out")]
     body = helper.make_graph(body_nodes, "body",
                              [helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
                               helper.make_tensor_value_info("cond_in", onnx.TensorProto.BOOL, []),
@@ -186,7 +186,8 @@ def test_rules_apply_inside_loop_bodies():
                              [helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
                               helper.make_tensor_value_info("v_out", 1, [3])])
     loop = node("Loop", ["trips", "", "x"], "y", body=body)
-    m = model([loop], {"x": [3]}, {"y": [3]}, {"trips": np.array(3, np.int64), "step": np.ones(3, np.float32)})
+    inits = {"trips": np.array(3, np.int64), "step": np.ones(3, np.float32)}
+    m = model([loop], {"x": [3]}, {"y": [3]}, inits)
     # Neg(Neg(v)) is v; the Identity writes the body's output `cond_out`, fed by a body input: it stays
     after, outcome, _ = rewrite("replace Neg(Neg(x)) with x\nreplace Identity(x) with x", m)
     (body_after,) = [a.g for a in after.graph.node[0].attribute if a.name == "body"]
