@@ -104,15 +104,11 @@ def _stage_one(graph, loaded, req: SaveRequest, ir_version, overwrite_input: boo
 
 
 def _input_files(loaded: "LoadedModel") -> set[Path]:
-    """The input model and the external data files its weights are read from."""
-    from graphdsl.onnxio.values import ExternalValues
-
+    """The input model and every external data file it names: as read, not as the passes left the graph
+    (a pass that replaced all of a file's weights does not make the input's data file free to overwrite)."""
     files = {loaded.path} if loaded.path is not None else set()
-    for tensor in loaded.graph.tensors().values():
-        values = getattr(tensor, "_values", None)
-        path = getattr(getattr(values, "ref", None), "path", None)
-        if isinstance(values, ExternalValues) and path is not None:
-            files.add(Path(path))
+    if loaded.source is not None:
+        files.update(Path(f.path) for f in loaded.source.external_files())
     return files
 
 
