@@ -179,7 +179,8 @@ def _run_passes(pipeline, loaded, ctx: PassContext, opts: RunOptions, reference)
         description = (p.span.text if p.span else p.describe()) + (f"  [from {origin}]" if origin else "")
         records.append(PassRecord(name=type(p).name, description=description, location=str(p.span or ""),
                                   seconds=seconds, diff=diff(before, latest) if before else None,
-                                  counts=dict(outcome.counts), notes=list(outcome.notes)))
+                                  counts=dict(outcome.counts), notes=list(outcome.notes),
+                                  package=origin or ""))
         if opts.verify_each and not p.read_only:
             _verify_step(graph, loaded, pipeline, opts, ctx, reference, p)
     return graph, records

@@ -36,6 +36,8 @@ class PassRecord:
         diff: what changed in the graph; None for read-only passes (`save`, `verify`).
         counts: the pass's own counts (`{"folded": 12}`).
         notes: the pass's own remarks.
+        package: for a pass an installed package provides (entry point `graphdsl.passes`), that
+            package and its version (`my-passes 1.2.3`); "" for graphdsl's own.
     """
 
     name: str
@@ -45,12 +47,15 @@ class PassRecord:
     diff: GraphDiff | None
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    package: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Keys: name, description, location, counts, notes, diff (`GraphDiff.to_json()` or null)."""
+        """Keys: name, description, location, counts, notes, diff (`GraphDiff.to_json()` or null), package
+        (the providing package and version, or null for graphdsl's own passes)."""
         return {"name": self.name, "description": self.description, "location": self.location,
                 "counts": dict(self.counts), "notes": list(self.notes),
-                "diff": self.diff.to_json() if self.diff is not None else None}
+                "diff": self.diff.to_json() if self.diff is not None else None,
+                "package": self.package or None}
 
 
 @dataclass

@@ -170,3 +170,33 @@ def test_scripts_call_plugins_and_the_pipeline_knows_their_package(plugins):
     assert type(cleanup) is Cleanup  # a plugin cannot shadow graphdsl's own pass
     assert pipeline.origins == {0: "graphdsl-demo-pass 1.2.3"}
     assert sorted(d.code for d in pipeline.warnings) == ["GDS321", "GDS321", "GDS322"]
+
+
+def test_report_and_json_name_the_package_of_each_plugin_pass(plugins, tmp_path):
+    """Which installed package a pass came from is in the report: the pass table and `--json`."""
+    import contextlib
+    import io
+    import json
+
+    import onnx
+    from helpers import make_model, node, value
+    from rich.console import Console
+
+    import graphdsl
+    from graphdsl.cli import main
+
+    model = tmp_path / "m.onnx"
+    relu = make_model([node("Relu", ["x"], ["y"], name="relu")], [value("x", [2])], [value("y", [2])])
+    onnx.save(relu, model)
+    script = tmp_path / "s.gds"
+    script.write_text('apply stamp_doc(text = "hi")\ncleanup\n')
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["run", str(script), "-i", str(model), "-o", str(tmp_path / "o.onnx"), "--json"]) == 0
+    passes = json.loads(out.getvalue())["passes"]
+    assert [(p["name"], p["package"]) for p in passes] == [("stamp_doc", "graphdsl-demo-pass 1.2.3"),
+                                                            ("cleanup", None)]
+    result = graphdsl.compile(script).run(model, output=tmp_path / "o2.onnx", quiet=True)
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    console.print(result.report)
+    assert "from graphdsl-demo-pass 1.2.3" in console.file.getvalue()

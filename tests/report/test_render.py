@@ -95,7 +95,7 @@ def test_json_keys_and_timings_only_under_timings():
                        "verification", "outputs", "diagnostics", "timings"]
     assert j["format"] == "graphdsl-report/1" and j["passed"] is False
     assert j["timings"] == {"passes": [0.0123, 0.25, 0.0004], "total": 0.2627, "verification": 1.5}
-    assert list(j["passes"][0]) == ["name", "description", "location", "counts", "notes", "diff"]
+    assert list(j["passes"][0]) == ["name", "description", "location", "counts", "notes", "diff", "package"]
     assert j["passes"][2]["diff"] is None
     assert j["totals"] == {"nodes_added": 12, "nodes_removed": 54, "nodes_changed": 2,
                            "initializers_added": 3, "initializers_removed": 36, "initializers_changed": 1,
