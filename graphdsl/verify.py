@@ -546,7 +546,12 @@ def _read_arrays(path: Path, ref_inputs: list[_Port]) -> dict[str, np.ndarray]:
                                    ", ".join(p.name for p in ref_inputs))
         return {ref_inputs[0].name: loaded}
     with loaded:
-        return {name: loaded[name] for name in loaded.files}
+        try:  # a .npz reads each array when it is asked for: a pickled one is refused only now
+            return {name: loaded[name] for name in loaded.files}
+        except (OSError, ValueError, EOFError) as e:
+            raise model_error(BAD_DATA, f"cannot read verification data `{path}`: {e}", location=str(path),
+                              hint="arrays of numbers only: object arrays (pickles) are never loaded",
+                              ) from None
 
 
 def _split_samples(array: np.ndarray, port: _Port, path: Path) -> list[np.ndarray]:
