@@ -19,7 +19,10 @@ Rows, each in a fresh process, best of --repeat runs, imports and loading outsid
   rewrite, onnx.checker, save; ORT verification off (`no_verify`).
 - onnx.load+onnx.save: the floor any tool that reads and writes the model pays.
 - at 1k and 10k: onnxruntime's `optimize_model(path, model_type="bert", opt_level=0)` (its Python fusions;
-  its own load and save inside), against std/ort.gds on the graph (rewrite step alone).
+  its own load inside), against std/ort.gds on the graph (rewrite step alone). The layers' Attention
+  matches share the mask's nodes, which the engine lets into one match per round, so std/ort.gds runs
+  with the round bound raised from Python (`apply_rules(graph, rules, max_rounds)`); through a script
+  it stops at 16 layers with a GDS507 warning.
 
 Match counts are checked: graphdsl's GELU and LayerNorm fusions against onnxscript's (and what
 graphsurgeon finds), std/ort.gds's com.microsoft ops against onnxruntime's. A count that differs is
