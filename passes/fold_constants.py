@@ -25,7 +25,8 @@ would change from run to run of the pass); `value_float(s)` Constant nodes give 
 honoured; cast elision skips the cases graphsurgeon gets wrong (comparison ops, whose bool output
 cannot replace an int cast; constants that are shared or not exact integers; inputs not from a cast);
 an inlined `If` branch that returns an outer tensor or a constant gets an Identity or a Constant
-instead of a dangling output, and every output of a multi-output `If` is rebound; a node whose outputs
+instead of a dangling output, every output of a multi-output `If` is rebound, and one read by `Range`
+(which needs scalars) goes through a Reshape to a scalar; a node whose outputs
 fold only in part keeps an unused placeholder in the folded slots, so the other outputs keep their
 positions.
 """
@@ -505,7 +506,8 @@ def _inline(node: gs.Node, index: int) -> list[gs.Node]:
         t.name += f"_subg_{index}_{branch.name}"
     extra: list[gs.Node] = []
     rebound: dict[int, gs.Tensor] = {}
-    for i, (out, sub_out) in enumerate(zip(list(node.outputs), branch.outputs)):
+    outputs = list(node.outputs)  # each leaves the If as it is rebound
+    for i, (out, sub_out) in enumerate(zip(outputs, branch.outputs)):
         detach_producers(out)
         if id(sub_out) in rebound or not sub_out.inputs:
             source = rebound.get(id(sub_out), sub_out)
@@ -528,7 +530,34 @@ def _inline(node: gs.Node, index: int) -> list[gs.Node]:
     dropped = other.nodes + nested_nodes(other.nodes) if other is not None else []
     forget_consumers([node] + dropped)  # the If and the branch not taken no longer read anything
     list.clear(node.inputs)
+    for out in outputs:
+        extra.extend(_scalar_for_readers(out))
     return list(branch.nodes) + extra
+
+
+# Inputs that ONNX shape inference requires to be scalars, though runtimes take any one-element tensor.
+SCALAR_INPUTS = {"Range": (0, 1, 2)}
+
+
+def _scalar_for_readers(out: gs.Tensor) -> list[gs.Node]:
+    """Give the readers that need a scalar a reshaped copy of an inlined If output. Behind the If its shape
+    was unknown to inference, so a one-element tensor passed (ONNX's own AffineGrid function body gives
+    `Range` [1]-shaped `Split` pieces); inlined, the shape shows and ONNX and ONNX Runtime refuse the model
+    (ONNX Runtime's optimizer inlines an If of constant condition too, and fails the same way)."""
+    slots = [(reader, i) for reader in list(out.outputs) if reader.domain in DEFAULT_DOMAINS
+             for i in SCALAR_INPUTS.get(reader.op, ()) if i < len(reader.inputs) and reader.inputs[i] is out]
+    if not slots or (isinstance(out, gs.Constant) and values_of(out).size != 1):
+        return []
+    nodes, name = [], out.name  # tensor names are unique, node names may be empty
+    if isinstance(out, gs.Constant):
+        scalar = gs.Constant(f"{name}_scalar", values_of(out).reshape(()))
+    else:
+        scalar = gs.Variable(f"{name}_scalar", dtype=out.dtype, shape=None if out.dtype is None else [])
+        shape = gs.Constant(f"{name}_scalar_shape", np.zeros(0, np.int64))
+        nodes.append(gs.Node("Reshape", name=f"{name}_scalar", inputs=[out, shape], outputs=[scalar]))
+    for reader, i in slots:
+        set_input(reader, i, scalar)
+    return nodes
 
 
 def _gs_local_tensors(branch: gs.Graph) -> list[gs.Tensor]:

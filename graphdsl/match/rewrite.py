@@ -296,6 +296,11 @@ class Applier:
         at = min(producers, key=lambda n: view.order[id(n)], default=None)
         base = view.order[id(at)] if at is not None else (float("inf"),)
         for targets, value in prepared.steps:
+            if isinstance(value, OpCall) and value.domain not in ("", "ai.onnx"):
+                # ONNX shape inference cannot see through the new op: keep the types known now
+                for name in targets:
+                    if name in replaced:
+                        view.state.carry(replaced[name])
             for name in targets:
                 tensor = replaced.get(name)
                 if tensor is not None and (isinstance(value, OpCall) or _renames_output(tensor, value, view)):

@@ -69,6 +69,9 @@ class ModelState:
         self.outputs: set[int] = {id(t) for _, g in self.graphs for t in g.outputs}  # every graph's outputs
         self.consts = Constants()
         self.inferred: dict | None = None
+        # types of values that rewritten nodes now compute, as known before: inference stops at an op it
+        # has no schema for (com.microsoft's), and a later round must still see `dtype(y) == float32`
+        self.carried: dict[str, tuple] = {}
         self._names: tuple[set[str], set[str]] | None = None
 
     @classmethod
@@ -105,7 +108,15 @@ class ModelState:
         if self.inferred is None:
             self.inferred = _infer(self.root)
         found_dtype, found_shape = self.inferred.get(tensor.name, (None, None))
+        if found_dtype is None or found_shape is None:
+            carried_dtype, carried_shape = self.carried.get(tensor.name, (None, None))
+            found_dtype = found_dtype or carried_dtype
+            found_shape = found_shape if found_shape is not None else carried_shape
         return dtype or found_dtype, shape if shape is not None else found_shape
+
+    def carry(self, tensor) -> None:
+        """Keep the types a value has now for when a new op, unknown to inference, computes it."""
+        self.carried[tensor.name] = self.types(tensor)
 
 
 def _recorded(tensor) -> tuple:

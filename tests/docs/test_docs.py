@@ -50,3 +50,13 @@ def test_example_scripts_compile(script):
     import graphdsl
 
     graphdsl.compile(REPO / script)
+
+
+def test_every_standard_library_file_and_rule_is_documented():
+    text = (REPO / "docs" / "stdlib.md").read_text()
+    for path in sorted((REPO / "passes" / "std").glob("*.gds")):
+        assert f"`std/{path.name}`" in text, path.name
+        for rule in re.findall(r"^rule (\w+)", path.read_text(), re.M):
+            documented = rule in text or any(rule.startswith(p.rstrip("*")) for p in
+                                             re.findall(r"`(\w+\*)`", text))
+            assert documented, f"rule {rule} of std/{path.name} is not in docs/stdlib.md"

@@ -278,3 +278,29 @@ def test_flatten_subgraphs_inlines_the_branch_taken():
     assert_numerically_equal(model, export(graph))
     graph, _, _ = apply(FoldConstants(flatten_subgraphs=False), model)
     assert op_types(graph) == ["If"] and isinstance(graph.nodes[0].inputs[0], gs.Constant)
+
+
+def test_inlined_if_outputs_read_by_range_become_scalars():
+    """ONNX's AffineGrid function body: Split pieces of shape [1] leave an If and feed Range, which needs
+    scalars; inference let it pass only while the If hid their shapes. Inlined, they are reshaped."""
+    then = helper.make_graph([node("Split", ["size"], ["n", "w"], num_outputs=2),
+                              node("Identity", ["one_1d"], ["d"])], "then", [], [
+                                  helper.make_empty_tensor_value_info(t) for t in ("n", "w", "d")])
+    other = helper.make_graph([node("Split", ["size"], ["n2", "w2", "d2"], num_outputs=3)], "else", [], [
+        helper.make_empty_tensor_value_info(t) for t in ("n2", "w2", "d2")])
+    model = make_model([node("Size", ["size"], ["count"]), node("Equal", ["count", "two"], ["is_2d"]),
+                        helper.make_node("If", ["is_2d"], ["N", "W", "D"], name="if", then_branch=then,
+                                         else_branch=other),
+                        node("Range", ["zero", "W", "step"], ["steps"]),
+                        node("Range", ["zero", "D", "step"], ["depth"]), node("Add", ["N", "W"], ["nw"])],
+                       [value("size", [2], INT64)],
+                       [value("steps", [None], INT64), value("depth", [None], INT64), value("nw", [1], INT64)],
+                       {"two": np.array(2), "zero": np.array(0), "step": np.array(1), "one_1d": np.array([1])},
+                       opset=18)
+    graph, _, _ = apply(FoldConstants(), model)
+    assert "If" not in op_types(graph) and op_types(graph).count("Reshape") == 1
+    limits = [n.inputs[1] for n in graph.nodes if n.op == "Range"]
+    assert [t.name for t in limits] == ["W_scalar", "D_scalar"] and limits[1].values.shape == ()
+    assert graph.nodes[-1].inputs[1].name == "W"  # the Add still reads the [1]-shaped piece
+    feeds = {"size": np.array([3, 5])}
+    assert_numerically_equal(model, export(graph), feeds=feeds)

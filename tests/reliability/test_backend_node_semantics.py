@@ -53,17 +53,7 @@ def _has_op(model: onnx.ModelProto, op: str) -> bool:
 
 # bug -> (does a test case's model hit it?, what is wrong). Each is described in full in the report of
 # issue 6; whoever fixes one removes its entry (the test fails while an entry no case hits is listed).
-KNOWN_BUGS = {
-    "fold-branch-output-shape": (
-        lambda case: re.fullmatch(r"test_affine_grid_.*_expanded", case.name) is not None,
-        "fold constants: an If branch output that folds to a constant gets the constant's shape ([1]) "
-        "declared; ONNX Runtime's shape inference then refuses the Range that reads the If's output, where "
-        "the unfolded model (same values, shape undeclared) loads and runs"),
-    "fusion-swish-opset24": (
-        lambda case: _opset(case.model) >= 24 and _has_op(case.model, "Sigmoid"),
-        "std/fusions.gds: x * Sigmoid(x) becomes Swish (opset 24) in opset-24 models, which ONNX Runtime "
-        "1.32 does not implement (NOT_IMPLEMENTED at load): the result no longer runs"),
-}
+KNOWN_BUGS: dict = {}  # none known now (fixed: fold-branch-output-shape, fusion-swish-opset24)
 
 
 def _cases():

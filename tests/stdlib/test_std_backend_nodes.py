@@ -22,7 +22,7 @@ from stdkit import session, std_rules
 
 from graphdsl.match import apply_rules
 
-FILES = ("fusions", "cleanup", "ort", "trt_compat")
+FILES = ("fusions", "cleanup", "ort", "trt_compat", "swish")
 
 
 @functools.cache

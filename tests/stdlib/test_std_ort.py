@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from stdkit import MS, apply_std, model, ms_ops, node, ops
+from stdkit import MS, apply_std, const, model, ms_ops, node, ops
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from models import make_bert_like  # noqa: E402
@@ -149,3 +149,29 @@ def test_onnx_gelu_becomes_the_contrib_op(approximate, op):
     m = model([node("Gelu", ["x"], "y", approximate=approximate)], {"x": [2, 8]}, {"y": [2, 8]}, opset=20)
     after, _ = apply_std("ort", m, atol=1e-5, rtol=1e-4)
     assert ms_ops(after) == {op: 1}
+
+
+def test_silu_and_swish_to_quickgelu():
+    nodes = [node("Sigmoid", ["x"], "s"), node("Mul", ["s", "x"], "h"),
+             const("beta", [1.702]), node("Mul", ["h", "beta"], "hb"), node("Sigmoid", ["hb"], "t"),
+             node("Mul", ["h", "t"], "y")]
+    after, outcome = apply_std("ort", model(nodes, {"x": [2, 8]}, {"y": [2, 8]}))
+    assert ops(after) == ["QuickGelu", "QuickGelu"] and outcome.counts == {"ort_silu": 1, "ort_swish_beta": 1}
+    alphas = [onnx.helper.get_attribute_value(n.attribute[0]) for n in after.graph.node]
+    assert alphas == [1.0, pytest.approx(1.702)]
+
+
+def test_double_silu_stays_spelled_out():
+    """ONNX Runtime's CPU QuickGelu takes float32 only."""
+    nodes = [node("Sigmoid", ["x"], "s"), node("Mul", ["s", "x"], "y")]
+    after, outcome = apply_std("ort", model(nodes, {"x": [2, 8]}, {"y": [2, 8]}, dtype=onnx.TensorProto.DOUBLE))
+    assert ops(after) == ["Sigmoid", "Mul"] and not outcome.counts
+
+
+def test_chained_silus_all_fused():
+    """The second SiLU reads the first's output, which inference cannot type once QuickGelu computes it:
+    the engine keeps the type it had, so `dtype(x) == float32` still holds in the next round."""
+    nodes = [node("Sigmoid", ["x"], "s"), node("Mul", ["s", "x"], "h"), node("Sigmoid", ["h"], "t"),
+             node("Mul", ["h", "t"], "y")]
+    after, outcome = apply_std("ort", model(nodes, {"x": [2, 8]}, {"y": [2, 8]}))
+    assert ops(after) == ["QuickGelu", "QuickGelu"] and outcome.counts == {"ort_silu": 2}

@@ -6,7 +6,7 @@ Counts were checked by hand against each model's structure:
   5 Pow, 10 ReduceMean) and 6 BatchNormalizations right after bias-less Convs. LayerNormalization needs
   opset 17: the script converts first.
 - nudenet 320n (opset 17, YOLOv8n-like): 58 Sigmoids, 57 of them in x * sigmoid(x) (the 58th scores the
-  classes); Swish needs opset 24.
+  classes). std/ort.gds makes them com.microsoft QuickGelu; std/swish.gds makes them Swish (opset 24).
 - PP-OCRv6 det (opset 11): 13 Erf, each in Paddle2ONNX's (x * (erf(x / sqrt 2) + 1)) * 0.5; 75 of its 83
   Convs have their bias as a following Add of a [1, C, 1, 1] constant (2 of them with auto_pad).
 - silero-vad: an If whose two branches each end in two Identities (removed; the branch outputs are then
@@ -57,13 +57,21 @@ def test_ppocrv4_rec_layernorms(tmp_path, std_figures):
     std_figures(f"PP-OCRv4 rec: {rule_counts(result)}")
 
 
-def test_nudenet_silus(tmp_path, std_figures):
-    result = run(tmp_path, "nudenet_320n", 'convert opset 24\nimport "std/fusions.gds"',
+def test_nudenet_silus_for_onnxruntime(tmp_path, std_figures):
+    result = run(tmp_path, "nudenet_320n", 'import "std/ort.gds"', "verify shape images [1, 3, 320, 320]")
+    assert rule_counts(result) == {"ort_silu": 57}
+    after = result.report.after.op_histogram
+    assert after["QuickGelu"] == 57 and after["Sigmoid"] == 1
+    std_figures(f"nudenet 320n, std/ort.gds: {rule_counts(result)}")
+
+
+def test_nudenet_silus_to_swish(tmp_path, std_figures):
+    result = run(tmp_path, "nudenet_320n", 'convert opset 24\nimport "std/swish.gds"',
                  "verify shape images [1, 3, 320, 320]")
     assert rule_counts(result) == {"silu": 57}
     after = result.report.after.op_histogram
     assert after["Swish"] == 57 and after["Sigmoid"] == 1
-    std_figures(f"nudenet 320n: {rule_counts(result)}")
+    std_figures(f"nudenet 320n, std/swish.gds: {rule_counts(result)}")
 
 
 def test_ppocrv6_det_erf_gelus(tmp_path, std_figures):
