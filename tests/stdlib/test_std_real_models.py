@@ -57,21 +57,14 @@ def test_ppocrv4_rec_layernorms(tmp_path, std_figures):
     std_figures(f"PP-OCRv4 rec: {rule_counts(result)}")
 
 
-def test_nudenet_silus_for_onnxruntime(tmp_path, std_figures):
-    result = run(tmp_path, "nudenet_320n", 'import "std/ort.gds"', "verify shape images [1, 3, 320, 320]")
-    assert rule_counts(result) == {"ort_silu": 57}
+@pytest.mark.parametrize("body, rule, op", [('import "std/ort.gds"', "ort_silu", "QuickGelu"),
+                                             ('convert opset 24\nimport "std/swish.gds"', "silu", "Swish")])
+def test_nudenet_silus(tmp_path, std_figures, body, rule, op):
+    result = run(tmp_path, "nudenet_320n", body, "verify shape images [1, 3, 320, 320]")
+    assert rule_counts(result) == {rule: 57}
     after = result.report.after.op_histogram
-    assert after["QuickGelu"] == 57 and after["Sigmoid"] == 1
-    std_figures(f"nudenet 320n, std/ort.gds: {rule_counts(result)}")
-
-
-def test_nudenet_silus_to_swish(tmp_path, std_figures):
-    result = run(tmp_path, "nudenet_320n", 'convert opset 24\nimport "std/swish.gds"',
-                 "verify shape images [1, 3, 320, 320]")
-    assert rule_counts(result) == {"silu": 57}
-    after = result.report.after.op_histogram
-    assert after["Swish"] == 57 and after["Sigmoid"] == 1
-    std_figures(f"nudenet 320n, std/swish.gds: {rule_counts(result)}")
+    assert after[op] == 57 and after["Sigmoid"] == 1
+    std_figures(f"nudenet 320n, {body.splitlines()[-1]}: {rule_counts(result)}")
 
 
 def test_ppocrv6_det_erf_gelus(tmp_path, std_figures):
