@@ -227,7 +227,9 @@ def _export(graph, meta, ir_version) -> onnx.ModelProto:
 def _verify(candidate: onnx.ModelProto, reference, pipeline, opts: RunOptions, ctx: PassContext):
     from graphdsl.verify import VerifySettings, check_model, verify
 
-    checker = _new_problems(check_model(candidate), candidate, reference, ctx)
+    # a staged file is checked through its skeleton (beside it, in the staging folder): the checker
+    # would otherwise hold its embedded weights twice over, the peak of a whole run
+    checker = _new_problems(check_model(candidate, skeleton=True), candidate, reference, ctx)
     if opts.no_verify or not pipeline.compare or checker:
         return checker, None
     settings = dict(pipeline.verify)

@@ -145,18 +145,51 @@ def _json_float(value: float | None) -> float | str | None:
 # --- onnx.checker -------------------------------------------------------------------------------------
 
 
-def check_model(model: onnx.ModelProto | Path) -> list[Diagnostic]:
+def check_model(model: onnx.ModelProto | Path, *, skeleton: bool = False) -> list[Diagnostic]:
     """Run `onnx.checker` with full checking (strict shape inference, type checks) on a model.
 
     Args:
         model: the model, or its path (a proto over 2 GB is written to a temporary folder and checked
             from there, since protobuf cannot serialize it whole).
+        skeleton: for a path: check its skeleton first (onnxio/skeleton.py), written beside it, so that
+            embedded weights are not read (the checker holds a file twice over while it parses it). Only
+            a model the skeleton fails is checked whole, so every verdict and message is the file's own.
 
     Returns:
         An empty list for a valid model, else one GDS306 diagnostic naming the node or tensor involved
         when the checker's message lets us find it.
     """
     label = Path(model).name if isinstance(model, (str, Path)) else "result"
+    if skeleton and isinstance(model, (str, Path)):
+        stripped = _Skeleton(Path(model))
+        found = _run_checker(stripped, label)
+        if not found or not stripped.made:
+            return found
+    return _run_checker(model, label)
+
+
+class _Skeleton:
+    """The skeleton of a model file while it is checked (or the file itself when none is needed)."""
+
+    def __init__(self, path: Path):
+        self.path, self.copy, self.made = path, None, False
+
+    def __enter__(self) -> Path:
+        from graphdsl.onnxio.skeleton import write_skeleton
+
+        try:
+            self.copy = write_skeleton(self.path)
+        except OSError:  # a folder we cannot write to: check the file itself
+            self.copy = None
+        self.made = self.copy is not None
+        return self.copy or self.path
+
+    def __exit__(self, *exc) -> None:
+        if self.copy is not None:
+            self.copy.unlink(missing_ok=True)
+
+
+def _run_checker(model: onnx.ModelProto | Path | _Skeleton, label: str) -> list[Diagnostic]:
     try:
         with contextlib.ExitStack() as stack:
             onnx.checker.check_model(_checkable(model, stack), full_check=True)
@@ -165,7 +198,9 @@ def check_model(model: onnx.ModelProto | Path) -> list[Diagnostic]:
     return []
 
 
-def _checkable(model: onnx.ModelProto | Path, stack: contextlib.ExitStack) -> onnx.ModelProto | str:
+def _checkable(model, stack: contextlib.ExitStack) -> onnx.ModelProto | str:
+    if isinstance(model, _Skeleton):
+        return str(stack.enter_context(model))
     if isinstance(model, (str, Path)):
         return str(model)
     if model.ByteSize() <= PROTO_LIMIT:
