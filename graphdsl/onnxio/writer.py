@@ -28,6 +28,8 @@ from graphdsl.onnxio.ranges import FileRange, copy_range, write_all
 
 PROTOBUF_LIMIT = (1 << 31) - 1  # protobuf refuses to parse a message of 2 GiB or more
 _BUFFER = 1 << 22  # small pieces are gathered up to this size before a write system call
+STRIPPED_LOCATION = "<weights not exported>"  # export_model(weights=False)
+STRIPPED_THRESHOLD = 1 << 16
 
 
 @dataclass
@@ -48,7 +50,7 @@ class WriteResult:
 
 
 def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *,
-                 ir_version: int | None = None) -> onnx.ModelProto:
+                 ir_version: int | None = None, weights: bool = True) -> onnx.ModelProto:
     """The graph as an in-memory ModelProto (lazy weights are read into it).
 
     Args:
@@ -56,16 +58,23 @@ def export_model(graph: gs.Graph, meta: ModelMeta | None = None, *,
         meta: Model fields the graph does not hold (from `read_model`); None writes none.
         ir_version: IR version to write; None: the graph's, capped at what onnxruntime reads. Raised to
             the minimum the opsets need either way.
+        weights: False: initializers of 64 KiB or more are external-data references to a file that does
+            not exist (`STRIPPED_LOCATION`), and no weight is read. For shape inference, which reads only
+            the values of small shape-like inputs: exporting the weights costs several times their size
+            (the proto, then protobuf's copies on the way into and out of `infer_shapes`).
 
     Returns:
-        The model, with all weights inline.
+        The model, with all weights inline (unless `weights` is False).
 
     Raises:
         ValueError: If the model would exceed protobuf's 2 GB limit, or nests subgraphs deeper than
             protobuf parses (use `write_model`).
     """
     with gc_paused():
-        data = Exporter(file_ranges=False).model(graph, meta or ModelMeta(), ir_version).to_bytes()
+        # the stripped weights go to a sink that is never written: its pieces are never read
+        sink = None if weights else ExternalSink(STRIPPED_LOCATION, STRIPPED_THRESHOLD)
+        exporter = Exporter(sink, file_ranges=not weights)  # file ranges: unread weights stay unread
+        data = exporter.model(graph, meta or ModelMeta(), ir_version).to_bytes()
         if len(data) > PROTOBUF_LIMIT:
             raise ValueError(f"the model is {len(data) >> 20} MiB, over protobuf's 2 GiB limit: use "
                              "write_model, which stores weights as external data")
