@@ -13,6 +13,7 @@ element type (so a float32 0.1 equals it), `c ~= 1.4142 tol 1e-6` is a relative 
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -96,12 +97,15 @@ def _ident(expr: ast.Ident, env: Env) -> object:
     return expr.name  # an attribute value such as `mode=constant` (the compiler allowed it there)
 
 
-def number(value: object, env: Env, what: str = "value") -> object:
-    """A number or numpy array for arithmetic: a tensor's constant value, a list as an array."""
+def number(value: object, env: Env, what: str | ast.Expr = "value") -> object:
+    """A number or numpy array for arithmetic: a tensor's constant value, a list as an array.
+
+    `what` names the value in messages: a phrase, or the expression it came from (its text is looked up
+    only when there is a message to write, since it costs more than the arithmetic)."""
     if isinstance(value, Ref):
         return _const(value, env)
     if isinstance(value, (bool, np.bool_)):
-        raise EvalFail(f"{what} is true/false, not a number")
+        raise EvalFail(f"{_what(what)} is true/false, not a number")
     if isinstance(value, (int, float, np.ndarray, np.generic)):
         return value
     if isinstance(value, (list, tuple)):
@@ -111,7 +115,11 @@ def number(value: object, env: Env, what: str = "value") -> object:
         return np.asarray(items)
     if value is None:
         raise EvalFail("a dimension is unknown")
-    raise EvalFail(f"{what} {value!r} is not a number")
+    raise EvalFail(f"{_what(what)} {value!r} is not a number")
+
+
+def _what(what: str | ast.Expr) -> str:
+    return what if isinstance(what, str) else f"`{what.span.text}`"
 
 
 def _const(ref: Ref, env: Env) -> np.ndarray:
@@ -129,15 +137,15 @@ def _list(expr: ast.ListExpr, env: Env) -> list:
 
 
 def _unary(expr: ast.Unary, env: Env) -> object:
-    return -number(evaluate(expr.operand, env), env, f"`{expr.operand.span.text}`")
+    return -number(evaluate(expr.operand, env), env, expr.operand)
 
 
 def _binary(expr: ast.Binary, env: Env) -> object:
     left, right = evaluate(expr.left, env), evaluate(expr.right, env)
     if expr.op == "+" and isinstance(left, list) and isinstance(right, list):
         return left + right
-    a = number(left, env, f"`{expr.left.span.text}`")
-    b = number(right, env, f"`{expr.right.span.text}`")
+    a = number(left, env, expr.left)
+    b = number(right, env, expr.right)
     return _checked(_ARITHMETIC[expr.op](a, b))
 
 
@@ -180,17 +188,24 @@ def _compare(expr: ast.Compare, env: Env) -> bool:
     if expr.op in ("==", "!="):
         same = equal(left, right, env)
         return same if expr.op == "==" else not same
+    if type(left) is type(right) and type(left) in _PLAIN:
+        return _ORDER_PLAIN[expr.op](left, right)
     a, b = _comparable(left, right, env)
     with np.errstate(invalid="ignore"):
         return bool(np.all(_ORDER[expr.op](a, b)))
 
 
 _ORDER = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
+# Two Python ints or two floats compare as numpy would compare them, without making arrays.
+_PLAIN = (int, float)
+_ORDER_PLAIN = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def equal(left: object, right: object, env: Env) -> bool:
     """Exact equality; a tensor's constant compares in its own element type, dtype names with dtype codes,
     lists item by item (a symbolic dimension equals the same symbol; an unknown one is unknown)."""
+    if type(left) is type(right) and type(left) in _PLAIN:  # ranks, sizes, dims: what numpy would say
+        return left == right
     if left is None or right is None:
         raise EvalFail("a dimension is unknown")
     if isinstance(left, str) or isinstance(right, str):
@@ -228,8 +243,8 @@ def _as_type(value, dtype: np.dtype):
 
 
 def _approx(expr: ast.Approx, env: Env) -> bool:
-    a = number(evaluate(expr.left, env), env, f"`{expr.left.span.text}`")
-    b = number(evaluate(expr.right, env), env, f"`{expr.right.span.text}`")
+    a = number(evaluate(expr.left, env), env, expr.left)
+    b = number(evaluate(expr.right, env), env, expr.right)
     tol = DEFAULT_TOLERANCE if expr.tol is None else number(evaluate(expr.tol, env), env, "the tolerance")
     if _one(a) and _one(b) and _one(tol):  # scalars (the usual case) without array operations
         x, y = float(np.asarray(a).flat[0]), float(np.asarray(b).flat[0])

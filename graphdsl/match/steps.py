@@ -367,7 +367,9 @@ class MatchEnv:
 
     def shape(self, tensor):
         """See `graphdsl.match.expr.Env`."""
-        return self.m.view.shape(tensor)
+        # a recorded shape is what the view answers first: taken here without its dtype lookup
+        shape = getattr(tensor, "shape", None)
+        return list(shape) if shape is not None else self.m.view.shape(tensor)
 
     def dtype(self, tensor):
         """See `graphdsl.match.expr.Env`."""
@@ -466,6 +468,8 @@ class Check(Plain):
         try:
             if ex.truth(self.pred.expr, m.env):
                 return True
+            if m.tracer is None:  # the reason is for `explain` only: building it costs a constant lookup
+                return False      # per name, more than the condition itself
             reason = f"`{self.pred.span.text}` is false" + _values(m, self.pred)
         except ex.EvalFail as e:
             reason = f"`{self.pred.span.text}`: {e}"
