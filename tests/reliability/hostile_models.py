@@ -6,6 +6,7 @@ size is the point (a 200,000-node chain, 50 nested If bodies).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -202,3 +203,57 @@ def if_outer_scope(folder: Path) -> Path:
                               else_branch=else_branch)]
     model = _model(nodes, [_io("x", [2, 4]), _io("cond", [], TensorProto.BOOL)], [_io("y", [2, 4])], [w, two])
     return save(model, folder, "if_outer_scope.onnx")
+
+
+def big_external(folder: Path, count: int, side: int = 8192, name: str = "big.onnx",
+                 value_info: bool = True) -> tuple[Path, dict]:
+    """`count` MatMul weights of side x side float32 in external data, and things for the default pipeline
+    to do: a Reshape whose target is a foldable Shape chain, an Identity, a spelled-out (erf) GELU.
+
+    x[1, side] -> Reshape(x, Concat(1, Unsqueeze(Gather(Shape(x), 1)))) -> Identity -> MatMul x count
+    -> x * (1 + erf(x / sqrt 2)) * 0.5 -> y. The data file is written 16 MiB at a time, so no more than
+    that is ever in memory; returns the model's path and each weight's sha256. `value_info`: the types
+    of the tensors between nodes, as exporters record them (shape inference without the weights).
+    """
+    data_name = name + ".data"
+    digests, offset, chunk = {}, 0, 1 << 22  # elements: 16 MiB
+    initializers = []
+    rng = np.random.default_rng(0)
+    scale = np.float32(2 / side ** 0.5)  # values in [-1, 1) / sqrt(side): activations stay finite
+    with open(folder / data_name, "wb") as f:
+        for i in range(count):
+            h = hashlib.sha256()
+            for start in range(0, side * side, chunk):
+                part = rng.random(min(chunk, side * side - start), dtype=np.float32)
+                part -= 0.5
+                part *= scale
+                f.write(part)
+                h.update(part)
+            nbytes = side * side * 4
+            w = TensorProto(name=f"w{i}", data_type=F, dims=[side, side], data_location=TensorProto.EXTERNAL)
+            for key, value in (("location", data_name), ("offset", offset), ("length", nbytes)):
+                w.external_data.add(key=key, value=str(value))
+            initializers.append(w)
+            digests[w.name] = h.hexdigest()
+            offset += nbytes
+    nodes = [helper.make_node("Shape", ["x"], ["x_shape"], name="shape"),
+             helper.make_node("Gather", ["x_shape", "one_i"], ["width"], name="gather", axis=0),
+             helper.make_node("Unsqueeze", ["width", "zero_axis"], ["width_1d"], name="unsqueeze"),
+             helper.make_node("Concat", ["one_1d", "width_1d"], ["target"], name="concat", axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["x2"], name="reshape"),
+             helper.make_node("Identity", ["x2"], ["h0"], name="identity")]
+    for i in range(count):
+        nodes.append(helper.make_node("MatMul", [f"h{i}", f"w{i}"], [f"h{i + 1}"], name=f"matmul{i}"))
+    h = f"h{count}"
+    nodes += [helper.make_node("Div", [h, "sqrt2"], ["g_div"], name="gelu_div"),
+              helper.make_node("Erf", ["g_div"], ["g_erf"], name="gelu_erf"),
+              helper.make_node("Add", ["g_erf", "one_f"], ["g_add"], name="gelu_add"),
+              helper.make_node("Mul", [h, "g_add"], ["g_mul"], name="gelu_mul"),
+              helper.make_node("Mul", ["g_mul", "half"], ["y"], name="gelu_half")]
+    small = [numpy_helper.from_array(np.array(v, dtype), n) for n, v, dtype in (
+        ("one_i", 1, np.int64), ("zero_axis", [0], np.int64), ("one_1d", [1], np.int64),
+        ("sqrt2", 2 ** 0.5, np.float32), ("one_f", 1.0, np.float32), ("half", 0.5, np.float32))]
+    model = _model(nodes, [_io("x", [1, side])], [_io("y", [1, side])], small + initializers, opset=20, ir=9)
+    if value_info:  # types of the tensors between nodes, as torch.onnx.export writes them
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    return save(model, folder, name), digests
