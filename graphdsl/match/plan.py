@@ -150,6 +150,12 @@ class _Planner:
     def _took(self, node: PNode) -> None:
         self.done_nodes.add(node.id)
         if node.commutative:
+            # taking the node bound its outputs and attributes: conditions on them run before its inputs'
+            # orders are tried (`y = Add(m, b) where rank(y) == 2` fails without looking at m and b)
+            for slot in (*node.outputs, node.out_rest, *(a.slot for a in node.attrs)):
+                if slot is not None:
+                    self._bind(slot)
+            self._ready_preds()
             self.code.append(Commute(node.id))
         for slot in node.outputs + node.inputs:
             self._bind(slot)
