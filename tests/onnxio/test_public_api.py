@@ -22,4 +22,4 @@ def test_signatures():
     assert params["size_threshold"].default == 1024 and params["overwrite_input"].default is False
     assert list(inspect.signature(onnxio.read_model).parameters) == ["path", "load_external"]
     assert list(inspect.signature(onnxio.import_model).parameters) == ["model", "base_dir"]
-    assert list(inspect.signature(onnxio.export_model).parameters) == ["graph", "meta", "ir_version"]
+    assert list(inspect.signature(onnxio.export_model).parameters) == ["graph", "meta", "ir_version", "weights"]
