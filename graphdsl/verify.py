@@ -31,6 +31,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from graphdsl.diagnostics import Diagnostic, ModelError, did_you_mean, model_error
+from graphdsl.onnxio.skeleton import skeleton_bytes
 
 CHECK_FAILED = "GDS306"
 ORT_FAILED = "GDS402"
@@ -290,7 +291,9 @@ def _open(model: onnx.ModelProto | Path, label: str, stack: contextlib.ExitStack
     if isinstance(model, (str, Path)):
         path = Path(model)
         try:
-            data = path.read_bytes()
+            # a file with big embedded weights is handed over as its skeleton (onnxio/skeleton.py): ONNX
+            # Runtime reads the weights from the file itself, once, instead of parsing a copy of the file
+            data = skeleton_bytes(path) or path.read_bytes()
         except OSError as e:
             raise model_error(ORT_FAILED, f"cannot read the {label} `{path}`: {e.strerror}",
                               location=str(path)) from None

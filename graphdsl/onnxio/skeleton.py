@@ -34,23 +34,30 @@ _TENSOR_LOCATION, _TENSOR_EXTERNAL = 14, 13
 _HEADER_FIELDS = {"dims", "data_type", "name", "doc_string"}
 
 
-def write_skeleton(path: Path, threshold: int = THRESHOLD) -> Path | None:
-    """Write the skeleton of the model at `path` beside it (a hidden temporary name); the caller removes
-    it. None when no weight needs stripping, or the file is not a model this can rewrite."""
+def skeleton_bytes(path: Path, threshold: int = THRESHOLD) -> bytes | None:
+    """The skeleton of the model at `path`, for a reader that resolves external data in path's folder;
+    None when no weight needs stripping, or the file is not a model this can rewrite."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
         pieces = _skeleton(_FileBytes(fd, size), path.name, threshold) if size >= threshold else None
-    except (OSError, ValueError, DecodeError):  # wire.WireError is a ValueError: the checker will say
-        return None
+    except (ValueError, IndexError, DecodeError):  # not well-formed (WireError is a ValueError): the
+        return None  # checker, or whoever reads the file, says so in its own words
     finally:
         os.close(fd)
-    if pieces is None:
+    return None if pieces is None else b"".join(pieces)
+
+
+def write_skeleton(path: Path, threshold: int = THRESHOLD) -> Path | None:
+    """Write the skeleton of the model at `path` beside it (a hidden temporary name; the checker wants a
+    file); the caller removes it. None as for skeleton_bytes."""
+    data = skeleton_bytes(path, threshold)
+    if data is None:
         return None
     out_fd, name = tempfile.mkstemp(prefix=SKELETON_PREFIX, suffix=".onnx", dir=path.parent)
     try:
         with os.fdopen(out_fd, "wb") as f:
-            f.write(b"".join(pieces))
+            f.write(data)
     except BaseException:
         os.unlink(name)
         raise

@@ -174,15 +174,15 @@ def test_default_pipeline_without_value_info_reads_no_weights(workdir, figures):
 
 # --- the checker's skeleton (graphdsl/onnxio/skeleton.py) ----------------------------------------------
 
-def embedded_model(folder: Path, raw_bytes: int | None = None, op: str = "MatMul") -> Path:
+def embedded_model(folder: Path, raw_bytes: int | None = None, op: str = "MatMul", value: float = 0.5) -> Path:
     """x @ w with w (256 x 256 float32, 256 KiB) embedded; `raw_bytes` cuts its raw_data short."""
-    w = numpy_helper.from_array(np.full((256, 256), 0.5, np.float32), "w")
+    w = numpy_helper.from_array(np.full((256, 256), value, np.float32), "w")
     if raw_bytes is not None:
         w.raw_data = w.raw_data[:raw_bytes]
     node = helper.make_node(op, ["x", "w"], ["y"], name="mm")
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])], [w])
-    path = folder / f"m_{op}_{raw_bytes}.onnx"
+    path = folder / f"m_{op}_{raw_bytes}_{value}.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
     return path
 
@@ -210,3 +210,13 @@ def test_skeleton_refers_to_the_same_bytes(tmp_path):
         assert loaded.graph.initializer[0].raw_data == original.graph.initializer[0].raw_data
     finally:
         skeleton.unlink()
+
+
+def test_verification_runs_embedded_weights_from_the_file(tmp_path):
+    """ONNX Runtime gets the skeleton and reads the weights from the file: they are the file's."""
+    from graphdsl.verify import verify
+
+    model, other = embedded_model(tmp_path), embedded_model(tmp_path, value=0.25)
+    assert verify(model, model).passed
+    assert not verify(model, other).passed
+    assert files_under(tmp_path) == {model.name, other.name}
