@@ -69,6 +69,7 @@ class Matcher:
         self.at: int | None = None  # the pattern node being matched, for failure reports
         self.env = MatchEnv(self)
         self.producer_ops = producer_ops(pattern)
+        self.literals = [info.has_literal for info in pattern.slots]  # unify's first question, per slot
 
     # --- state ------------------------------------------------------------------------------------------
 
@@ -127,15 +128,16 @@ class Matcher:
         """Try to match with `anchor` as the program's anchor node; bindings stay in place on success."""
         self.undo(0)
         self.anchor = anchor
-        steps, stack, pc, budget = program.steps, [], 0, STEP_BUDGET
-        while pc < len(steps):
+        steps, stack, pc, budget, trail = program.steps, [], 0, STEP_BUDGET, self.trail
+        end = len(steps)
+        while pc < end:
             budget -= 1
             if budget < 0:
                 self.fail("budget", f"gave up after {STEP_BUDGET} steps")
                 return False
             step = steps[pc]
             if step.choice:
-                stack.append((len(self.trail), step.options(self, pc)))
+                stack.append((len(trail), step.options(self, pc)))
             elif step.jump >= 0:
                 pc = step.jump
                 continue
@@ -148,9 +150,11 @@ class Matcher:
         return True
 
     def _resume(self, stack: list) -> int:
+        trail = self.trail
         while stack:
             mark, options = stack[-1]
-            self.undo(mark)
+            if len(trail) > mark:
+                self.undo(mark)
             pc = next(options, -1)
             if pc >= 0:
                 return pc
@@ -161,17 +165,17 @@ class Matcher:
 
     def unify(self, slot: int, tensor) -> bool:
         """Bind a slot to a tensor, or check it is the tensor already bound (diamonds) or the literal."""
-        info = self.pattern.slots[slot]
-        if info.has_literal:
+        if self.literals[slot]:
             return self.literal(slot, tensor)
         current = self.vals[slot]
         if current is None:
-            self.bind(slot, tensor)
+            self.vals[slot] = tensor  # bind(), inlined: the matcher's most frequent step
+            self.trail.append(slot << 2)
             return True
         if current is tensor:
             return True
-        return self.fail("bound", f"`{info.name}` is `{current.name}` here but `{tensor.name}` there",
-                         node=_producer(tensor))
+        return self.fail("bound", f"`{self.pattern.slots[slot].name}` is `{current.name}` here but "
+                         f"`{tensor.name}` there", node=_producer(tensor))
 
     def literal(self, slot: int, tensor) -> bool:
         """Check that a tensor is the constant a pattern literal stands for."""
@@ -189,9 +193,11 @@ class Matcher:
 
     def take(self, p: PNode, node) -> bool:
         """Assign graph node `node` to pattern node `p`: outputs, attributes, inputs unless commutative."""
-        self.at = p.id
-        self.set_node(p.id, node)
-        if not self._outputs(p, node) or not self._attributes(p, node):
+        self.at = pid = p.id
+        self.nodes[pid] = node  # set_node(), inlined
+        self.used.add(id(node))
+        self.trail.append(pid << 2 | 1)
+        if not self._outputs(p, node) or p.attrs and not self._attributes(p, node):
             return False
         return p.commutative or self._inputs(p, node)
 
@@ -247,6 +253,11 @@ class Matcher:
         if len(ins) < fixed or (p.rest is None and len(ins) != fixed):
             return self.fail("inputs", f"`{p.op}` node has {len(ins)} inputs, the pattern has "
                              f"{fixed}{' or more' if p.rest is not None else ''}", p.id, node)
+        if p.rest is None:  # the usual case: input i is pattern input i
+            for position, (slot, tensor) in enumerate(zip(p.inputs, ins)):
+                if not self.unify(slot, tensor):
+                    return self.fail("inputs", f"input {position} of `{p.op}` does not match", p.id, node)
+            return True
         tail = len(ins) - (fixed - p.rest_at)
         positions = list(range(p.rest_at)) + list(range(tail, len(ins)))
         for slot, position in zip(p.inputs, positions):
