@@ -117,18 +117,54 @@ def instances(rule: Rule, view: GraphView, claimed: set[int],
     """Matches of `rule`, anchored in graph order; each yields the matcher holding the bindings.
 
     The caller either commits the match (`matcher.commit()`, its nodes stay claimed) or releases it
-    (`matcher.undo(0)`) before asking for the next one.
+    (`matcher.undo(0)`) before asking for the next one (and may rewrite the match in between).
+
+    Matches never share a node the rewrite can remove. A matched node that something outside the match
+    reads (the attention mask's preparation every layer shares) is kept by the rewrite, so it is released
+    for later matches, and an anchor released so is tried again: one round finds every layer's match.
     """
     program, candidates = choose_anchor(rule, view)
     if program is None:
         return
     matcher = Matcher(rule.pattern, view, claimed, tracer)
     for node in candidates:
-        if id(node) in claimed or id(node) not in view.order:
-            continue
-        if matcher.run(program, node):
+        again = False
+        while id(node) not in claimed and id(node) in view.order and matcher.run(program, node):
+            nodes = [n for n in matcher.nodes if n is not None]
+            if again and _any_new(nodes, view):
+                break  # a rewrite that contains its pattern would match its own result without end
+            replaced = {id(matcher.vals[matcher.env.slots[name]]) for name in rule.replaced}
             yield matcher
+            matcher.undo(0)
+            taken = [n for n in nodes if id(n) in claimed]
+            kept = _kept(taken, replaced, view)
+            claimed.difference_update(kept)
+            if len(kept) == len(taken):
+                break  # released, or nothing of it is consumed: the same match would come again
+            again = True
         matcher.undo(0)
+
+
+def _any_new(nodes: list, view: GraphView) -> bool:
+    """Whether any of the nodes was added by a rewrite this round."""
+    new = {id(n) for n in view.added}
+    return any(id(n) in new for n in nodes)
+
+
+def _kept(nodes: list, replaced: set[int], view: GraphView) -> set[int]:
+    """Ids of the matched nodes a rewrite keeps: read outside the match (the values the rewrite replaces
+    aside) or by a node kept so; the fixpoint is cheap over a match's handful of nodes."""
+    inside, outputs = {id(n) for n in nodes}, view.state.outputs
+    kept = {id(n) for n in nodes if any(id(t) not in replaced and (
+        id(t) in outputs or any(id(r) not in inside for r in t.outputs)) for t in n.outputs)}
+    grew = bool(kept)
+    while grew:
+        grew = False
+        for n in nodes:
+            if id(n) not in kept and any(id(r) in kept for t in n.outputs for r in t.outputs):
+                kept.add(id(n))
+                grew = True
+    return kept
 
 
 def choose_anchor(rule: Rule, view: GraphView) -> tuple[Program | None, list]:
@@ -180,15 +216,14 @@ def find_instances(root: gs.Graph, rules: Sequence[Rule]) -> list[Instance]:
     for label, graph in state.graphs:
         view, taken = GraphView(graph, label, state), {}
         for rule in ordered(rules):
-            unavailable, mine = missing_ops(rule, view), []
-            for matcher in instances(rule, view, set()):
+            unavailable, claimed = missing_ops(rule, view), set()
+            for matcher in instances(rule, view, claimed):
                 ids = [id(n) for n in matcher.nodes if n is not None]
                 instance = describe(rule, matcher, label, unavailable)
                 instance.overlaps = sorted({taken[i] for i in ids if i in taken})
                 found.append(instance)
-                mine.extend(ids)
                 matcher.commit()
-            for node_id in mine:
+            for node_id in claimed:  # what the rule's rewrites would remove
                 taken.setdefault(node_id, rule.name)
     return found
 

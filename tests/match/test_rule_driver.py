@@ -193,3 +193,15 @@ def test_rules_apply_inside_loop_bodies():
     (body_after,) = [a.g for a in after.graph.node[0].attribute if a.name == "body"]
     assert [n.op_type for n in body_after.node] == ["Identity", "Add"]
     assert outcome.counts == {"<script>:1": 1} and outcome.refused == {"<script>:2": 1}
+
+
+def test_matches_sharing_a_kept_node_all_apply_in_one_round():
+    """Neg(m) is read by both Adds: no rewrite removes it until the last, so both matches (anchored at the
+    one Neg, the rarest op) apply in the first round, and `match` lists both without an overlap."""
+    script = "replace Add(x, Neg(m)) with Sub(x, m)"
+    nodes = [node("Neg", ["m"], "s"), node("Add", ["a", "s"], "y1"), node("Add", ["b", "s"], "y2")]
+    m = model(nodes, {"m": [3], "a": [3], "b": [3]}, {"y1": [3], "y2": [3]})
+    found = find_instances(gs.import_onnx(m), compile_rules(script))
+    assert [(i.rule, i.overlaps) for i in found] == [("<script>:1", [])] * 2
+    after, outcome, _ = rewrite(script, m, max_rounds=1)
+    assert ops(after) == ["Sub", "Sub"] and outcome.counts == {"<script>:1": 2} and not outcome.at_bound
