@@ -15,6 +15,7 @@ import onnx_graphsurgeon as gs
 from graphdsl import dtypes
 from graphdsl.diagnostics import model_error
 from graphdsl.match.consts import Constants
+from graphdsl.onnxio import export_model
 
 MISSING = object()
 REWRITE_CYCLE = "GDS509"
@@ -139,7 +140,9 @@ def _infer(root: gs.Graph) -> dict:
     """name -> (dtype name, shape) for every typed value ONNX shape inference finds, subgraphs included;
     {} when inference fails (conditions on types then fail with "unknown")."""
     try:
-        model = onnx.shape_inference.infer_shapes(gs.export_onnx(root, do_type_check=False))
+        # without the weights (inference reads only small shape-like values): with them, the export and
+        # protobuf's copies in and out of infer_shapes cost about 5x the weight bytes, and most of the time
+        model = onnx.shape_inference.infer_shapes(export_model(root, weights=False))
     except Exception:  # noqa: BLE001 - inference is best effort; a missing type is reported where asked
         return {}
     found, graphs = {}, [model.graph]

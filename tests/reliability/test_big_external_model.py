@@ -155,10 +155,6 @@ def test_big_external_model_default_pipeline(workdir, figures):
     assert peak <= RSS_LIMIT * weight_bytes
 
 
-@pytest.mark.xfail(strict=True, reason="graphdsl/match/view.py `_infer` exports the model with every weight "
-                   "(gs.export_onnx) for shape inference when a rule asks a type the model does not record: "
-                   "about 5x the weights. graphdsl.onnxio.export_model(root, weights=False) gives the same "
-                   "types without reading one; remove this mark with that fix")
 def test_default_pipeline_without_value_info_reads_no_weights(workdir, figures):
     """The same, 512 MiB, without the types between nodes: the rules infer them."""
     needs_disk(2 * GIB, workdir)
