@@ -14,7 +14,6 @@ from typing import Any, Sequence, Union
 
 from graphdsl.diagnostics import Diagnostic, ScriptError, Span, suggestion_label
 from graphdsl.syntax import ast
-from graphdsl.syntax.names import Name
 from graphdsl.values import as_bool, evaluate
 
 UNKNOWN_OPTION = "GDS111"

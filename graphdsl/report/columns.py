@@ -21,7 +21,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from graphdsl.gcpause import gc_paused
 
 
 @dataclass(eq=False)

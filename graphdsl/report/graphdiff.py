@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from graphdsl.report.columns import Changes, Ragged, Store, compare, gc_paused, records
+from graphdsl.gcpause import gc_paused
+from graphdsl.report.columns import Changes, Ragged, Store, compare, records
 
 _ROW = attrgetter("op", "domain", "name", "inputs", "outputs", "attrs")
 _NAME = attrgetter("name")

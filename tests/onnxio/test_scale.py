@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 import onnxio_builders as builders
+from deepgraphs import nested_if_graph
 import onnxruntime as ort
 import pytest
 
@@ -42,25 +43,6 @@ def test_chain_with_a_low_recursion_limit(tmp_path, low_recursion_limit):
     assert len(export_model(loaded.graph).graph.node) == 5_000
 
 
-def nested_graph(depth: int) -> gs.Graph:
-    """`depth` nested If nodes built as gs objects (onnx.helper itself cannot nest past ~33 levels)."""
-    x, cond = gs.Variable("x", np.float32, [1]), gs.Variable("cond", np.bool_, [])
-    out = gs.Variable(f"out{depth}", np.float32, [1])
-    one = gs.Constant("one", np.ones(1, np.float32))
-    inner = gs.Graph(nodes=[gs.Node("Add", inputs=[x, one], outputs=[out])], outputs=[out], name=f"g{depth}")
-    for level in range(depth - 1, -1, -1):
-        other_out = gs.Variable(f"else{level}", np.float32, [1])
-        other = gs.Graph(nodes=[gs.Node("Identity", inputs=[x], outputs=[other_out])], outputs=[other_out],
-                         name=f"e{level}")
-        out = gs.Variable(f"out{level}", np.float32, [1])
-        inner = gs.Graph(nodes=[gs.Node("If", inputs=[cond], outputs=[out],
-                                        attrs={"then_branch": inner, "else_branch": other})],
-                         outputs=[out], name=f"g{level}")
-    graph = gs.Graph(nodes=inner.nodes, inputs=[x, cond], outputs=inner.outputs, opset=17)
-    graph.ir_version = 8
-    return graph
-
-
 def depth_of(graph: gs.Graph) -> int:
     depth = 0
     while (ifs := [n for n in graph.nodes if n.op == "If"]):
@@ -69,7 +51,7 @@ def depth_of(graph: gs.Graph) -> int:
 
 
 def test_50_nested_if_bodies(tmp_path, low_recursion_limit):
-    write_model(nested_graph(50), tmp_path / "deep.onnx")
+    write_model(nested_if_graph(50), tmp_path / "deep.onnx")
     loaded = read_model(tmp_path / "deep.onnx")  # protobuf alone refuses this file (depth > 100)
     assert depth_of(loaded.graph) == 50
     innermost = loaded.graph
@@ -83,7 +65,7 @@ def test_50_nested_if_bodies(tmp_path, low_recursion_limit):
 
 
 def test_30_nested_if_bodies_run(tmp_path):
-    write_model(nested_graph(30), tmp_path / "deep.onnx")
+    write_model(nested_if_graph(30), tmp_path / "deep.onnx")
     loaded = read_model(tmp_path / "deep.onnx")
     loaded.graph.nodes[0].name = "outermost"
     write_model(loaded.graph, tmp_path / "again.onnx", loaded.meta)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnx_graphsurgeon as gs
 from onnx import TensorProto, helper, numpy_helper
 from reliability_helpers import small_model
 
@@ -155,29 +154,13 @@ def chain(folder: Path, length: int) -> Path:
 
 
 def nested_ifs(folder: Path, depth: int) -> Path:
-    """`depth` If nodes, each in the then-branch of the one before, every body reading the outer `x`.
+    """`depth` nested If bodies (`deepgraphs.nested_if_graph`), written by graphdsl's streaming writer."""
+    from deepgraphs import nested_if_graph
 
-    Built as gs objects and written by graphdsl's streaming writer: protobuf's own serializer and parser
-    stop at about 33 levels (a message nesting limit of 100).
-    """
     from graphdsl.onnxio import write_model
 
-    x, cond = gs.Variable("x", np.float32, [1]), gs.Variable("cond", np.bool_, [])
-    out = gs.Variable(f"out{depth}", np.float32, [1])
-    one = gs.Constant("one", np.ones(1, np.float32))
-    inner = gs.Graph(nodes=[gs.Node("Add", inputs=[x, one], outputs=[out])], outputs=[out], name=f"g{depth}")
-    for level in range(depth - 1, -1, -1):
-        other_out = gs.Variable(f"else{level}", np.float32, [1])
-        other = gs.Graph(nodes=[gs.Node("Identity", inputs=[x], outputs=[other_out])], outputs=[other_out],
-                         name=f"e{level}")
-        out = gs.Variable(f"out{level}", np.float32, [1])
-        inner = gs.Graph(nodes=[gs.Node("If", inputs=[cond], outputs=[out], name=f"if{level}",
-                                        attrs={"then_branch": inner, "else_branch": other})],
-                         outputs=[out], name=f"g{level}")
-    graph = gs.Graph(nodes=inner.nodes, inputs=[x, cond], outputs=inner.outputs, opset=17)
-    graph.ir_version = 8
     path = folder / f"nested_if_{depth}.onnx"
-    write_model(graph, path)
+    write_model(nested_if_graph(depth), path)
     return path
 
 

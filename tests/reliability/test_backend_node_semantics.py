@@ -14,7 +14,6 @@ list is kept honest).
 from __future__ import annotations
 
 import collections
-import re
 import time
 import warnings
 

@@ -6,7 +6,6 @@ file written (models and external data) must be identical across all of them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
