@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+import onnx_graphsurgeon as gs
 
 from graphdsl.match import expr as ex
 from graphdsl.match.ir import ATTR, Pattern, PNode, Pred, Program, Step
@@ -180,6 +181,11 @@ class Matcher:
     def literal(self, slot: int, tensor) -> bool:
         """Check that a tensor is the constant a pattern literal stands for."""
         info = self.pattern.slots[slot]
+        shape = tensor.shape if isinstance(tensor, gs.Constant) else None  # (`.values` would load it)
+        if shape is not None and _size(shape) != np.size(info.literal):
+            # told by the shape alone, so a large weight (BERT's word embeddings) is never read
+            return self.fail("constant", f"expected the constant {_show(info.literal)}, `{tensor.name}` has "
+                             f"shape {list(shape)}", node=_producer(tensor))
         value = self.view.const(tensor)
         if value is None:
             return self.fail("constant",
@@ -315,6 +321,13 @@ def attribute_equal(want: object, have: object) -> bool:
     return want == have
 
 
+def _size(shape) -> int:
+    size = 1
+    for dim in shape:
+        size *= dim
+    return size
+
+
 def literal_equal(literal: object, value: np.ndarray) -> bool:
     """A literal of a pattern equals a constant: same shape for lists, one element for numbers, and the
     same value once the literal is stored in the constant's element type."""
@@ -441,7 +454,7 @@ class Produce(Plain):
         p = m.pattern.nodes[self.node]
         producer = tensor.inputs[0] if tensor.inputs else None
         if producer is None:
-            what = "a constant" if hasattr(tensor, "values") else "a graph input"
+            what = "a constant" if isinstance(tensor, gs.Constant) else "a graph input"
             return m.fail("producer", f"expected `{p.qualified}` to compute `{tensor.name}`, it is {what}",
                           p.id)
         if producer.op != p.op or norm_domain(producer.domain) != p.domain:

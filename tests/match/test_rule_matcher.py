@@ -241,3 +241,20 @@ def test_explain_names_the_readers_of_a_value_with_extra_consumers():
               {"x": [3]}, {"y": [3]})
     best = explain(gs.import_onnx(m), rule).best
     assert best.kind == "predicate" and "`s` is read by 2 node(s) (Mul m, Add y)" in best.message
+
+
+def test_a_literal_never_reads_a_weight_of_another_size(tmp_path):
+    """`Add(x, 0.0)` against a 4 MB external weight is refused by the weight's shape: its data file is
+    emptied before the rules run, so reading it would fail."""
+    import onnx
+
+    from graphdsl.match import apply_rules
+    from graphdsl.onnxio import read_model
+
+    weight = np.zeros((1024, 1024), np.float32)
+    m = model([node("Add", ["x", "w"], "y")], {"x": [1024, 1024]}, {"y": [1024, 1024]}, {"w": weight})
+    onnx.save(m, tmp_path / "m.onnx", save_as_external_data=True, location="m.data", size_threshold=0)
+    loaded = read_model(tmp_path / "m.onnx")
+    (tmp_path / "m.data").write_bytes(b"")
+    outcome = apply_rules(loaded.graph, compile_rules("replace Add(x, 0.0) with x"))
+    assert not outcome.counts and [n.op for n in loaded.graph.nodes] == ["Add"]
