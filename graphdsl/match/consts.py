@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 import onnx
+import onnx_graphsurgeon as gs
 
 MAX_FOLD_NODES = 32
 MAX_FOLD_ELEMENTS = 1 << 20
@@ -181,6 +182,8 @@ class Constants:
             return (constant_node_value(producer),)
         if producer.op not in FOLDABLE or not self.in_graph(producer) or len(producer.outputs) != 1:
             return (None,) if producer.op != "Shape" else (_static_shape(producer),)
+        if any(_too_big(t) for t in producer.inputs):
+            return (None,)  # `_fold` would refuse it: never read it (a Gather of BERT's word embeddings)
         if self._unresolved(tensor):
             return (None,) if budget <= 0 else None
         return (_fold(producer, [self._known(t) for t in producer.inputs]),)
@@ -188,6 +191,12 @@ class Constants:
     def _unresolved(self, tensor) -> list:
         producer = tensor.inputs[0]
         return [t for t in producer.inputs if not t.is_empty() and self._known(t) is _PENDING]
+
+
+def _too_big(tensor) -> bool:
+    """A weight over MAX_FOLD_ELEMENTS, told by its shape (`values` would read it)."""
+    shape = tensor.shape if isinstance(tensor, gs.Constant) else None
+    return shape is not None and int(np.prod(shape, dtype=np.int64)) > MAX_FOLD_ELEMENTS
 
 
 def _fold(node, args: list) -> np.ndarray | None:

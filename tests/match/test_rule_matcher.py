@@ -258,3 +258,21 @@ def test_a_literal_never_reads_a_weight_of_another_size(tmp_path):
     (tmp_path / "m.data").write_bytes(b"")
     outcome = apply_rules(loaded.graph, compile_rules("replace Add(x, 0.0) with x"))
     assert not outcome.counts and [n.op for n in loaded.graph.nodes] == ["Add"]
+
+
+def test_constant_resolution_never_reads_a_weight_too_big_to_fold(tmp_path):
+    """`Add(x, 0.0)` asks whether Gather(w, ids) is a constant: w (4 MB, over the fold limit) is never read
+    to find out (its data file is emptied before the rules run)."""
+    import onnx
+
+    from graphdsl.match import apply_rules
+    from graphdsl.onnxio import read_model
+
+    m = model([node("Gather", ["w", "ids"], "g"), node("Add", ["x", "g"], "y")],
+              {"x": [2, 1024], "ids": ([2], onnx.TensorProto.INT64)}, {"y": [2, 1024]},
+              {"w": np.zeros((1100, 1024), np.float32)})
+    onnx.save(m, tmp_path / "m.onnx", save_as_external_data=True, location="m.data", size_threshold=0)
+    loaded = read_model(tmp_path / "m.onnx")
+    (tmp_path / "m.data").write_bytes(b"")
+    outcome = apply_rules(loaded.graph, compile_rules("replace Add(x, 0.0) with x"))
+    assert not outcome.counts and [n.op for n in loaded.graph.nodes] == ["Gather", "Add"]
