@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast as pyast
+import warnings
 from dataclasses import dataclass, replace
 
 from lark import Token, Transformer, v_args
@@ -16,8 +17,11 @@ _SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
 
 
 def unquote(text: str) -> str:
-    """A STRING token's value: the usual backslash escapes, decoded as Python decodes them."""
-    return pyast.literal_eval(text)
+    r"""A STRING token's value: the usual backslash escapes, decoded as Python decodes them. An unknown
+    escape stays as written (`"C:\models"`), without the warning Python prints for it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pyast.literal_eval(text)
 
 
 @dataclass(frozen=True)

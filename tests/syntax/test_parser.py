@@ -117,3 +117,12 @@ def test_bad_escape_in_string_is_a_diagnostic():
     with pytest.raises(GraphdslError) as e:
         parse('model "\\N{nope}"\n')
     assert e.value.diagnostics[0].code == "GDS113"
+
+
+def test_unknown_escape_stays_as_written_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (stmt,) = parse('model "C:\\models\\yolo.onnx"\n').statements
+    assert stmt.path == "C:\\models\\yolo.onnx"
