@@ -103,7 +103,7 @@ def load_input(model: Any, pipeline: "Pipeline") -> "LoadedModel":
 
 def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Result:
     """Run every pass, verify the result against the input model, write outputs if it passed."""
-    from graphdsl.report import model_summary
+    from graphdsl.report import model_summary, snapshot
     from graphdsl.report.progress import progress
 
     opts = RunOptions(**options)
@@ -111,13 +111,14 @@ def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Res
     # what the result is compared against: the input file, or a copy taken before any pass ran
     reference = loaded.path or (model if isinstance(model, onnx.ModelProto) else _export(loaded.graph, loaded.meta, None))
     pipeline.check(loaded)
-    before = model_summary(loaded.graph)
+    first = snapshot(loaded.graph)  # the summary's and the first pass's: one walk over the graph
+    before = model_summary(loaded.graph, first)
     opts.dims = _dims_from_shapes(pipeline.verify_shapes, loaded.graph)
     opts.shapes = {name: list(shape) for name, shape in pipeline.verify_shapes.items()}
     ctx = PassContext(meta=loaded.meta, model_path=loaded.path, script_dir=_script_dir(pipeline))
     with progress(opts.console, opts.quiet) as report_progress, gc_paused(promote=True):
         ctx.progress = report_progress
-        graph, records = _run_passes(pipeline, loaded, ctx, opts, reference)
+        graph, records, last = _run_passes(pipeline, loaded, ctx, opts, reference, first)
         ir_version = _ir_version(pipeline, graph)
         staged = outputs.stage(graph, loaded, outputs.requests(ctx.saves, opts.output), ir_version,
                                opts.overwrite_input)
@@ -131,7 +132,7 @@ def run_pipeline(pipeline: "Pipeline", model: Any = None, **options: Any) -> Res
                 result.written = outputs.commit(staged)
         finally:
             outputs.discard(staged)
-    result.report = _report(pipeline, loaded, before, graph, records, result, ctx)
+    result.report = _report(pipeline, loaded, before, model_summary(graph, last), records, result, ctx)
     return result
 
 
@@ -159,15 +160,16 @@ def _script_dir(pipeline: "Pipeline") -> Path:
     return Path(pipeline.source).parent if pipeline.source != "<script>" else Path.cwd()
 
 
-def _run_passes(pipeline, loaded, ctx: PassContext, opts: RunOptions, reference):
+def _run_passes(pipeline, loaded, ctx: PassContext, opts: RunOptions, reference, first):
+    """Run the passes; returns the graph, a record per pass, and the final graph's snapshot."""
     from graphdsl.report import PassRecord, diff, snapshot
 
     graph, records = loaded.graph, []
     passes = pipeline.passes
-    latest = None  # the snapshot after the last pass is the one before the next: taken once
+    latest = first  # the snapshot after the last pass is the one before the next: taken once
     for index, p in enumerate(passes):
         ctx.span = p.span
-        before = (latest or snapshot(graph)) if not p.read_only else None
+        before = latest if not p.read_only else None
         start = time.perf_counter()
         outcome = p.apply(graph, ctx)
         seconds = time.perf_counter() - start
@@ -183,7 +185,7 @@ def _run_passes(pipeline, loaded, ctx: PassContext, opts: RunOptions, reference)
                                   package=origin or ""))
         if opts.verify_each and not p.read_only:
             _verify_step(graph, loaded, pipeline, opts, ctx, reference, p)
-    return graph, records
+    return graph, records, latest
 
 
 def _changes_after(passes, index: int) -> bool:
@@ -269,10 +271,10 @@ def _new_problems(found: list[Diagnostic], candidate, reference, ctx: PassContex
     return [d for d in errors if problem(d) not in inherited]
 
 
-def _report(pipeline, loaded, before, graph, records, result: Result, ctx: PassContext) -> "Report":
-    from graphdsl.report import Report, model_summary
+def _report(pipeline, loaded, before, after, records, result: Result, ctx: PassContext) -> "Report":
+    from graphdsl.report import Report
 
     return Report(script=pipeline.source, model=str(loaded.path or "<in-memory model>"), passes=records,
-                  before=before, after=model_summary(graph), verification=result.verification,
+                  before=before, after=after, verification=result.verification,
                   outputs=[str(p) for p in result.written],
                   diagnostics=list(pipeline.warnings) + list(result.checker) + ctx.diagnostics)

@@ -146,14 +146,19 @@ def _json_float(value: float | None) -> float | str | None:
 # --- onnx.checker -------------------------------------------------------------------------------------
 
 
+# Below this size a file is checked whole: the checker's second copy of it costs little, and building the
+# skeleton walks every node's bytes in Python (about 1 s on a 100k-node model).
+SKELETON_MIN = 256 * 2**20
+
+
 def check_model(model: onnx.ModelProto | Path, *, skeleton: bool = False) -> list[Diagnostic]:
     """Run `onnx.checker` with full checking (strict shape inference, type checks) on a model.
 
     Args:
         model: the model, or its path (a proto over 2 GB is written to a temporary folder and checked
             from there, since protobuf cannot serialize it whole).
-        skeleton: for a path: check its skeleton first (onnxio/skeleton.py), written beside it, so that
-            embedded weights are not read (the checker holds a file twice over while it parses it). Only
+        skeleton: for a path of SKELETON_MIN bytes or more: check its skeleton first
+            (onnxio/skeleton.py), written beside it, so that embedded weights are not read (the checker holds a file twice over while it parses it). Only
             a model the skeleton fails is checked whole, so every verdict and message is the file's own.
 
     Returns:
@@ -161,7 +166,7 @@ def check_model(model: onnx.ModelProto | Path, *, skeleton: bool = False) -> lis
         when the checker's message lets us find it.
     """
     label = Path(model).name if isinstance(model, (str, Path)) else "result"
-    if skeleton and isinstance(model, (str, Path)):
+    if skeleton and isinstance(model, (str, Path)) and Path(model).stat().st_size >= SKELETON_MIN:
         stripped = _Skeleton(Path(model))
         found = _run_checker(stripped, label)
         if not found or not stripped.made:
@@ -293,7 +298,8 @@ def _open(model: onnx.ModelProto | Path, label: str, stack: contextlib.ExitStack
         try:
             # a file with big embedded weights is handed over as its skeleton (onnxio/skeleton.py): ONNX
             # Runtime reads the weights from the file itself, once, instead of parsing a copy of the file
-            data = skeleton_bytes(path) or path.read_bytes()
+            big = path.stat().st_size >= SKELETON_MIN
+            data = (skeleton_bytes(path) if big else None) or path.read_bytes()
         except OSError as e:
             raise model_error(ORT_FAILED, f"cannot read the {label} `{path}`: {e.strerror}",
                               location=str(path)) from None

@@ -102,9 +102,10 @@ class ModelSummary:
         return mimebundle(self)
 
 
-def model_summary(graph: gs.Graph) -> ModelSummary:
-    """Summarize a graph: node and op counts, parameters and bytes, inputs and outputs."""
-    snap = snapshot(graph)
+def model_summary(graph: gs.Graph, snap: Any = None) -> ModelSummary:
+    """Summarize a graph: node and op counts, parameters and bytes, inputs and outputs. `snap`: the
+    graph's snapshot when the caller has one (a run takes one per pass for the diffs anyway)."""
+    snap = snap if snap is not None else snapshot(graph)
     ops = Counter(snap.ops)
     values = [c._values for c in snap.constants]  # LazyValues or ndarray: shape and dtype without loading
     parameters = sum(math.prod(v.shape) for v in values)
