@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from rss import baseline_rss, peak_rss  # noqa: E402
 
 
 # Variants: each reads `src` and writes `dst`. Imports happen in `prepare`, outside the timing.
@@ -119,17 +120,8 @@ def worker(variant: str, src: str, dst: str) -> None:
     start = time.perf_counter()
     VARIANTS[variant](src, dst)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+    peak = peak_rss()
     print(json.dumps({"seconds": seconds, "peak_rss": peak}))
-
-
-def baseline_rss() -> int:
-    """Peak RSS of a worker that only imports: the interpreter's share of every number below."""
-    paths = [str(HERE), str(HERE.parent)]
-    code = (f"import sys; sys.path[:0] = {paths!r}; from load_save import prepare; prepare(); "
-            "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(proc.stdout)
 
 
 @dataclass
@@ -261,7 +253,7 @@ def main(argv=None) -> int:
                 rows.append(measure(m, variant, runs, workdir))
                 print(f"  {m.label:<24} {variant:<38} {rows[-1].seconds:8.3f} s", flush=True)
         print()
-        print(report(rows, baseline_rss()))
+        print(report(rows, baseline_rss("load_save")))
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from rss import baseline_rss, peak_rss  # noqa: E402
 
 FLOOR = "onnx.load+onnx.save"
 NO_VERIFY = "graphdsl run default --no-verify"
@@ -93,15 +94,8 @@ def worker(variant: str, src: str, dst: str, external: str) -> None:
     start = time.perf_counter()
     VARIANTS[variant](src, dst, external == "1")
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     print(json.dumps({"seconds": seconds, "peak_rss": peak}))
-
-
-def baseline_rss() -> int:
-    code = (f"import sys; sys.path[:0] = {[str(HERE), str(HERE.parent)]!r}; from memory import prepare; "
-            "prepare(); import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(proc.stdout)
 
 
 @dataclass
@@ -169,7 +163,7 @@ def measure(model: Model, variant: str, workdir: Path) -> tuple[float, int, str]
 
 
 def run(quick: bool, big: bool, variants: list[str], log=print) -> tuple[list[Row], int]:
-    baseline = baseline_rss()
+    baseline = baseline_rss("memory")
     rows = []
     with tempfile.TemporaryDirectory(prefix="gds-memory-") as tmp:
         workdir = Path(tmp)
