@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from rss import baseline_rss, peak_rss  # noqa: E402
+from rss import baseline_rss, print_measurement  # noqa: E402
 
 
 # Variants: each reads `src` and writes `dst`. Imports happen in `prepare`, outside the timing.
@@ -117,11 +117,7 @@ def prepare(variant: str = "") -> None:
 def worker(variant: str, src: str, dst: str) -> None:
     """One measurement, in this (fresh) process: prints {"seconds", "peak_rss"} as JSON."""
     prepare(variant)
-    start = time.perf_counter()
-    VARIANTS[variant](src, dst)
-    seconds = time.perf_counter() - start
-    peak = peak_rss()
-    print(json.dumps({"seconds": seconds, "peak_rss": peak}))
+    print_measurement(lambda: VARIANTS[variant](src, dst))
 
 
 @dataclass

@@ -38,7 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from rss import baseline_rss, peak_rss  # noqa: E402
+from rss import baseline_rss, print_measurement  # noqa: E402
 
 FLOOR = "onnx.load+onnx.save"
 NO_VERIFY = "graphdsl run default --no-verify"
@@ -91,11 +91,7 @@ def prepare() -> None:
 def worker(variant: str, src: str, dst: str, external: str) -> None:
     """One measurement in this fresh process: prints {"seconds", "peak_rss"}."""
     prepare()
-    start = time.perf_counter()
-    VARIANTS[variant](src, dst, external == "1")
-    seconds = time.perf_counter() - start
-    peak = peak_rss()
-    print(json.dumps({"seconds": seconds, "peak_rss": peak}))
+    print_measurement(lambda: VARIANTS[variant](src, dst, external == "1"))
 
 
 @dataclass

@@ -3,9 +3,12 @@ every figure). Each measurement runs in a fresh process: its ru_maxrss is then i
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -22,3 +25,11 @@ def baseline_rss(module: str) -> int:
             "prepare(); from rss import peak_rss; print(peak_rss())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(proc.stdout)
+
+
+def print_measurement(work: Callable[[], object]) -> None:
+    """Run `work` (everything it needs imported already) and print {"seconds", "peak_rss"} as JSON."""
+    start = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_rss": peak_rss()}))
