@@ -147,8 +147,7 @@ def instances(rule: Rule, view: GraphView, claimed: set[int],
 
 def _any_new(nodes: list, view: GraphView) -> bool:
     """Whether any of the nodes was added by a rewrite this round."""
-    new = {id(n) for n in view.added}
-    return any(id(n) in new for n in nodes)
+    return any(id(n) in view.added_ids for n in nodes)
 
 
 def _kept(nodes: list, replaced: set[int], view: GraphView) -> set[int]:

@@ -180,6 +180,7 @@ class GraphView:
         self.graph, self.label, self.state = graph, label, state
         self.opsets = _opsets(graph, state.root)
         self.added: list = []  # nodes rewrites created this round, in creation order
+        self.added_ids: set[int] = set()
         self.removed: set[int] = set()  # ids of nodes rewrites removed this round
         self.dirty: set = set()  # index keys whose lists changed this round
         self.placed: dict[int, object] = {}  # new node id -> the existing node it goes before
@@ -201,6 +202,7 @@ class GraphView:
         """A new node, placed just before node `before` (None: at the end); `key` orders new nodes."""
         self.order[id(node)] = key
         self.added.append(node)
+        self.added_ids.add(id(node))
         self.placed[id(node)] = self.placed.get(id(before), before)  # before a new node: where it goes
 
     def remove(self, node) -> None:
@@ -252,6 +254,7 @@ class GraphView:
             kept = [n for n in self.index[key] if id(n) in order]
             self.index[key] = sorted(kept, key=lambda n: order[id(n)]) if key in grown else kept
         self.added, self.removed, self.dirty, self.placed, self.unsorted = [], set(), set(), {}, ""
+        self.added_ids = set()
 
     def _sort(self) -> None:
         """A new node reads a value computed after the place it took: sort the graph (rare: multi-output
