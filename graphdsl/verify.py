@@ -157,21 +157,26 @@ def check_model(model: onnx.ModelProto | Path, *, skeleton: bool = False) -> lis
     Args:
         model: the model, or its path (a proto over 2 GB is written to a temporary folder and checked
             from there, since protobuf cannot serialize it whole).
-        skeleton: for a path of SKELETON_MIN bytes or more: check its skeleton first
-            (onnxio/skeleton.py), written beside it, so that embedded weights are not read (the checker holds a file twice over while it parses it). Only
-            a model the skeleton fails is checked whole, so every verdict and message is the file's own.
+        skeleton: for a path of SKELETON_MIN bytes or more: check its skeleton first (onnxio/skeleton.py),
+            written beside it, so that embedded weights are not read (the checker holds a file twice over
+            while it parses it). Only a model the skeleton fails is checked whole, so every verdict and
+            message is the file's own.
 
     Returns:
         An empty list for a valid model, else one GDS306 diagnostic naming the node or tensor involved
         when the checker's message lets us find it.
     """
     label = Path(model).name if isinstance(model, (str, Path)) else "result"
-    if skeleton and isinstance(model, (str, Path)) and Path(model).stat().st_size >= SKELETON_MIN:
+    if skeleton and isinstance(model, (str, Path)) and _big(Path(model)):
         stripped = _Skeleton(Path(model))
         found = _run_checker(stripped, label)
         if not found or not stripped.made:
             return found
     return _run_checker(model, label)
+
+
+def _big(path: Path) -> bool:
+    return path.stat().st_size >= SKELETON_MIN
 
 
 class _Skeleton:
@@ -298,8 +303,7 @@ def _open(model: onnx.ModelProto | Path, label: str, stack: contextlib.ExitStack
         try:
             # a file with big embedded weights is handed over as its skeleton (onnxio/skeleton.py): ONNX
             # Runtime reads the weights from the file itself, once, instead of parsing a copy of the file
-            big = path.stat().st_size >= SKELETON_MIN
-            data = (skeleton_bytes(path) if big else None) or path.read_bytes()
+            data = (skeleton_bytes(path) if _big(path) else None) or path.read_bytes()
         except OSError as e:
             raise model_error(ORT_FAILED, f"cannot read the {label} `{path}`: {e.strerror}",
                               location=str(path)) from None
