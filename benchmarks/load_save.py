@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from rss import baseline_rss, print_measurement  # noqa: E402
+from measure import baseline_rss, print_measurement, run_worker  # noqa: E402
 
 
 # Variants: each reads `src` and writes `dst`. Imports happen in `prepare`, outside the timing.
@@ -142,12 +142,7 @@ class Row:
 def measure(model: Model, variant: str, repeat: int, workdir: Path) -> Row:
     best, peak = math.inf, 0
     for _ in range(repeat):
-        dst = workdir / "out.onnx"
-        proc = subprocess.run([sys.executable, __file__, "--worker", variant, str(model.path), str(dst)],
-                              capture_output=True, text=True)
-        if proc.returncode:
-            raise RuntimeError(f"{variant} on {model.label} failed:\n{proc.stderr}")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = run_worker(__file__, variant, str(model.path), str(workdir / "out.onnx"))
         best, peak = min(best, result["seconds"]), max(peak, result["peak_rss"])
         for leftover in workdir.glob("out.onnx*"):
             leftover.unlink()

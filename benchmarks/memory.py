@@ -38,7 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from rss import baseline_rss, print_measurement  # noqa: E402
+from measure import baseline_rss, print_measurement  # noqa: E402
 
 FLOOR = "onnx.load+onnx.save"
 NO_VERIFY = "graphdsl run default --no-verify"

@@ -46,6 +46,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+from measure import run_worker  # noqa: E402
+
 SQRT2 = 1.4142135
 
 
@@ -307,12 +309,7 @@ def generate(sizes: list[int], workdir: Path) -> None:
 def measure(model: Model, variant: str, repeat: int, workdir: Path) -> Row:
     best, counts = math.inf, {}
     for _ in range(repeat):
-        dst = workdir / "out.onnx"
-        proc = subprocess.run([sys.executable, __file__, "--worker", variant, str(model.path), str(dst)],
-                              capture_output=True, text=True)
-        if proc.returncode:
-            raise RuntimeError(f"{variant} on {model.label} failed:\n{proc.stderr[-3000:]}")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = run_worker(__file__, variant, str(model.path), str(workdir / "out.onnx"))
         best, counts = min(best, result["seconds"]), result["counts"]
         for leftover in workdir.glob("out.onnx*"):
             leftover.unlink()
