@@ -44,10 +44,12 @@ class ModelScope:
 
     @classmethod
     def from_graph(cls, graph: "gs.Graph") -> "ModelScope":
+        from graphdsl.graphwalk import tensor_names  # (graphsurgeon is imported only once a model is)
+
         opset = dict(graph.import_domains and {d.domain: d.version for d in graph.import_domains} or {})
         opset.setdefault("", graph.opset)
         return cls(
-            tensors=_tensor_names(graph),
+            tensors=tensor_names(graph),
             nodes={n.name: _qualified(n.domain, n.op) for n in graph.nodes if n.name},
             opset=opset,
             inputs=[t.name for t in graph.inputs],
@@ -147,19 +149,6 @@ def scope_for(model: object) -> ModelScope:
         return ModelScope()
     # a gs.Graph answers any attribute lookup (its op registry), so test the type, not `.graph`
     return ModelScope.from_graph(model if isinstance(model, gs.Graph) else model.graph)
-
-
-def _tensor_names(graph: "gs.Graph") -> set[str]:
-    """The main graph's tensor names (what `graph.tensors()` names, at a third of its cost: it builds a
-    checked name -> tensor map)."""
-    names = {t.name for t in graph.inputs} | {t.name for t in graph.outputs}
-    for node in graph.nodes:
-        for t in node.inputs:
-            names.add(t.name)
-        for t in node.outputs:
-            names.add(t.name)
-    names.discard("")
-    return names
 
 
 def _qualified(domain: str | None, op: str) -> str:

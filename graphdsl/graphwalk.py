@@ -208,5 +208,20 @@ def _keep_only(items: list, removed: set[int]) -> None:
         list.__setitem__(items, slice(None), kept)
 
 
+def tensor_names(graph: gs.Graph) -> set[str]:
+    """The names of one graph's tensors (not its subgraphs'): what `graph.tensors()` names, at a third of
+    its cost (it builds a checked name -> tensor map), in one loop over the nodes."""
+    names = {t.name for t in graph.inputs} | {t.name for t in graph.outputs}
+    add = names.add
+    for node in graph.nodes:
+        for t in node.inputs:
+            add(t.name)
+        for t in node.outputs:
+            add(t.name)
+    names.discard("")
+    return names
+
+
 __all__ = ["GraphTree", "detach_nodes", "detach_producers", "forget_consumers", "graph_tree", "nested_nodes",
-           "set_input", "set_output", "subgraphs_of"]
+           "set_input", "set_output", "subgraphs_of", "tensor_names"]
+

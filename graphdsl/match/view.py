@@ -14,6 +14,7 @@ import onnx_graphsurgeon as gs
 
 from graphdsl import dtypes
 from graphdsl.diagnostics import model_error
+from graphdsl.graphwalk import tensor_names
 from graphdsl.match.consts import Constants
 from graphdsl.onnxio import export_model
 
@@ -93,14 +94,8 @@ class ModelState:
     def _collect(self) -> tuple[set[str], set[str]]:
         if self._names is None:
             tensors, nodes = set(), set()
-            add = tensors.add
             for _, graph in self.graphs:
-                tensors.update(t.name for t in graph.inputs)
-                for n in graph.nodes:  # one loop over the nodes: a third faster than a set per attribute
-                    for t in n.outputs:
-                        add(t.name)
-                    for t in n.inputs:
-                        add(t.name)
+                tensors |= tensor_names(graph)
                 nodes.update([n.name for n in graph.nodes])
             self._names = (tensors, nodes)
         return self._names
