@@ -193,10 +193,20 @@ class Constants:
         return [t for t in producer.inputs if not t.is_empty() and self._known(t) is _PENDING]
 
 
+def stored_size(tensor) -> int | None:
+    """A Constant's element count, told by its shape (`values` would read it); None for other tensors."""
+    if not isinstance(tensor, gs.Constant):
+        return None
+    size = 1
+    for dim in tensor.shape:
+        size *= dim
+    return size
+
+
 def _too_big(tensor) -> bool:
-    """A weight over MAX_FOLD_ELEMENTS, told by its shape (`values` would read it)."""
-    shape = tensor.shape if isinstance(tensor, gs.Constant) else None
-    return shape is not None and int(np.prod(shape, dtype=np.int64)) > MAX_FOLD_ELEMENTS
+    """A weight over MAX_FOLD_ELEMENTS."""
+    size = stored_size(tensor)
+    return size is not None and size > MAX_FOLD_ELEMENTS
 
 
 def _fold(node, args: list) -> np.ndarray | None:

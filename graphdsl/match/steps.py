@@ -21,6 +21,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from graphdsl.match import expr as ex
+from graphdsl.match.consts import stored_size
 from graphdsl.match.ir import ATTR, Pattern, PNode, Pred, Program, Step
 from graphdsl.match.view import ATTRIBUTE_INPUTS, MISSING, GraphView, norm_domain
 
@@ -181,11 +182,11 @@ class Matcher:
     def literal(self, slot: int, tensor) -> bool:
         """Check that a tensor is the constant a pattern literal stands for."""
         info = self.pattern.slots[slot]
-        shape = tensor.shape if isinstance(tensor, gs.Constant) else None  # (`.values` would load it)
-        if shape is not None and _size(shape) != np.size(info.literal):
+        size = stored_size(tensor)
+        if size is not None and size != np.size(info.literal):
             # told by the shape alone, so a large weight (BERT's word embeddings) is never read
             return self.fail("constant", f"expected the constant {_show(info.literal)}, `{tensor.name}` has "
-                             f"shape {list(shape)}", node=_producer(tensor))
+                             f"shape {list(tensor.shape)}", node=_producer(tensor))
         value = self.view.const(tensor)
         if value is None:
             return self.fail("constant",
@@ -319,13 +320,6 @@ def attribute_equal(want: object, have: object) -> bool:
     if hasattr(have, "values") and not isinstance(have, (int, str)):
         return literal_equal(want, np.asarray(have.values))
     return want == have
-
-
-def _size(shape) -> int:
-    size = 1
-    for dim in shape:
-        size *= dim
-    return size
 
 
 def literal_equal(literal: object, value: np.ndarray) -> bool:
